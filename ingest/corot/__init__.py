@@ -1,0 +1,1 @@
+"""What is specific to CoRoT: file names, run catalogue, file layouts."""

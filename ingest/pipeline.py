@@ -1,0 +1,343 @@
+"""One ingest: discover -> read -> check -> store twice -> register, in batches.
+
+Crash safety, step by step for each batch:
+1. the archive paths about to be written are journalled (``ingest_pending``) and committed;
+2. each file is copied to both storage roots through ``.incoming`` and renamed into place;
+3. one transaction inserts the product rows and deletes the journal entries.
+A kill at any point leaves either a committed product with both copies, or journal entries whose
+files the next ingest removes before it starts (and ``.incoming`` leftovers it sweeps). A
+re-run skips files whose checksum is already registered.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from ingest import register
+from ingest.alerts import (
+    AlertGroup,
+    AlertHandler,
+    concatenate,
+    group_by_delivery,
+    group_daily_files,
+)
+from ingest.corot import names
+from ingest.corot.reader import ReaderConfig, read_product
+from ingest.problems import Problem, Severity, is_rejected
+from ingest.records import ProductRecord
+from vo_node.errors import IngestError
+from vo_node.storage import MirroredStore, sha256_file
+
+BATCH = 200
+
+
+@dataclass
+class Rejection:
+    source: str
+    problems: list[Problem]
+    quarantined: str | None
+
+
+@dataclass
+class IngestSummary:
+    """The outcome of one ingest, as printed on its last line and by ``--json``."""
+
+    ingest_id: int = 0
+    seen: int = 0
+    ingested: int = 0
+    skipped: int = 0
+    rejected: int = 0
+    cleaned_up: int = 0
+    warnings: int = 0
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+
+    def line(self) -> str:
+        text = (
+            f"{self.seen} files seen, {self.ingested} ingested, {self.skipped} skipped as "
+            f"already present, {self.rejected} rejected"
+        )
+        if self.warnings:
+            text += f", {self.warnings} warnings"
+        if self.deliveries:
+            text += f", {len(self.deliveries)} alert deliveries"
+        return text
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ingest_id": self.ingest_id,
+            "seen": self.seen,
+            "ingested": self.ingested,
+            "skipped": self.skipped,
+            "rejected": self.rejected,
+            "warnings": self.warnings,
+            "cleaned_up": self.cleaned_up,
+            "deliveries": self.deliveries,
+            "rejections": [
+                {
+                    "source": r.source,
+                    "quarantined": r.quarantined,
+                    "problems": [
+                        {"code": p.code, "title": p.kind.title, "message": p.message}
+                        for p in r.problems
+                    ],
+                }
+                for r in self.rejections
+            ],
+        }
+
+
+def discover(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
+    """FITS files under ``paths``: (product files, alert daily files), each sorted."""
+    products: list[Path] = []
+    daily: list[Path] = []
+    for root in paths:
+        if not root.exists():
+            raise IngestError(f"{root} does not exist")
+        candidates = [root] if root.is_file() else sorted(root.rglob("*.fits"))
+        for path in candidates:
+            if any(part.startswith(".") for part in path.relative_to(root).parts):
+                continue  # hidden trees: editors' and our own temporary files
+            if names.parse_alert_day_name(path.name):
+                daily.append(path)
+            else:
+                products.append(path)
+    return sorted(set(products)), sorted(set(daily))
+
+
+@dataclass
+class Ingest:
+    """Everything one ingest needs; ``run`` does the work."""
+
+    conn: psycopg.Connection  # autocommit, admin role
+    store: MirroredStore
+    quarantine: Path
+    handler: AlertHandler
+    strict: bool = False
+    reader: ReaderConfig = field(default_factory=ReaderConfig)
+    progress: Callable[[int], None] | None = None
+    summary: IngestSummary = field(default_factory=IngestSummary)
+
+    def run(self, paths: Sequence[Path], argv: Sequence[str] = ()) -> IngestSummary:
+        self.store.check()
+        if not register.try_lock(self.conn):
+            raise IngestError(
+                "another ingest or repair is running on this archive", hint="wait for it to end"
+            )
+        try:
+            self._clean_up()
+            products, daily = discover(paths)
+            self.summary.ingest_id = register.start_ingest(self.conn, list(argv))
+            self.summary.seen = len(products) + len(daily)
+            self._known_sha, self._known_path = register.known_checksums(self.conn)
+            self._registrar = register.Registrar(self.conn, [s.name for s in self.store.sites])
+            self._ingest_products(products)
+            self._ingest_alerts(daily)
+            self._retry_handlers()
+            s = self.summary
+            register.finish_ingest(
+                self.conn, s.ingest_id, s.seen, s.ingested, s.skipped, s.rejected
+            )
+        finally:
+            register.unlock(self.conn)
+        return self.summary
+
+    # -- recovery ------------------------------------------------------------------------------
+    def _clean_up(self) -> None:
+        """Remove what an interrupted ingest left: journalled files and partial copies."""
+        stale = register.stale_pending(self.conn)
+        for relpath in stale:
+            self.store.remove(relpath)
+        register.forget_pending(self.conn, stale)
+        self.summary.cleaned_up = len(stale) + self.store.sweep_incoming()
+
+    # -- products ------------------------------------------------------------------------------
+    def _tick(self, n: int = 1) -> None:
+        if self.progress:
+            self.progress(n)
+
+    def _ingest_products(self, files: list[Path]) -> None:
+        batch: list[ProductRecord] = []
+        for path in files:
+            record = self._check(path)
+            if record is not None:
+                batch.append(record)
+            if len(batch) >= BATCH:
+                self._flush(batch)
+                batch = []
+            self._tick()
+        self._flush(batch)
+
+    def _flush(self, batch: list[ProductRecord]) -> None:
+        self._store_batch(batch)
+        self.summary.ingested += len(batch)
+
+    def _check(
+        self, path: Path, version: str | None = None, series_suffix: str = ""
+    ) -> ProductRecord | None:
+        """Read and check one file; None when skipped or rejected (and counted so)."""
+        try:
+            size = path.stat().st_size
+            sha = sha256_file(path)
+        except OSError as exc:
+            self._reject(path, [Problem("LC003", str(exc))])
+            return None
+        if sha in self._known_sha:
+            self.summary.skipped += 1
+            return None
+        result = read_product(path, sha, size, self.reader, version, series_suffix)
+        problems = list(result.problems)
+        record = result.record
+        if record is not None:
+            other = self._known_path.get(record.archive_path)
+            if other is not None and other != sha:
+                problems.append(
+                    Problem("LC015", f"{record.archive_path} is stored with sha256 {other[:12]}…")
+                )
+        if record is None or is_rejected(problems, self.strict):
+            self._reject(path, problems)
+            return None
+        self.summary.warnings += sum(1 for p in problems if p.kind.severity is Severity.WARNING)
+        # The same bytes twice in one run (e.g. listed twice) are stored once.
+        self._known_sha.add(sha)
+        self._known_path[record.archive_path] = sha
+        return record
+
+    def _store_batch(
+        self, batch: list[ProductRecord], also: Callable[[list[int]], None] | None = None
+    ) -> list[int]:
+        if not batch:
+            return []
+        register.add_pending(self.conn, batch)
+        for record in batch:
+            self.store.put(record.archive_path, record.source, record.sha256)
+        return self._registrar.register(batch, self.summary.ingest_id, also)
+
+    def _reject(self, path: Path, problems: list[Problem]) -> None:
+        self.summary.rejected += 1
+        target_dir = self.quarantine / f"ingest-{self.summary.ingest_id:06d}"
+        target_dir.mkdir(parents=True, exist_ok=True)
+        target = target_dir / path.name
+        quarantined: str | None = None
+        try:
+            if path.exists():
+                shutil.copy2(path, target)  # a copy: the delivery itself is never altered
+                quarantined = str(target)
+        except OSError:
+            quarantined = None
+        report = [f"source: {path}"] + [
+            f"{p.code} {p.severity(self.strict).value}: {p.kind.title}: {p.message}"
+            for p in problems
+        ]
+        (target_dir / f"{path.name}.problems.txt").write_text("\n".join(report) + "\n")
+        register.record_rejection(
+            self.conn, self.summary.ingest_id, str(path), problems, self.strict
+        )
+        self.summary.rejections.append(Rejection(str(path), problems, quarantined))
+
+    # -- alert deliveries ----------------------------------------------------------------------
+    def _ingest_alerts(self, daily: list[Path]) -> None:
+        if not daily:
+            return
+        staging = Path(tempfile.mkdtemp(prefix="alerts-", dir=self.quarantine.parent))
+        try:
+            for delivery, groups in sorted(group_by_delivery(group_daily_files(daily)).items()):
+                self._ingest_delivery(delivery, groups, staging / delivery)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _ingest_delivery(self, delivery: str, groups: list[AlertGroup], staging: Path) -> None:
+        batch: list[ProductRecord] = []
+        daily_in_batch = 0
+        for group in groups:
+            n_files = len(group.files)
+            self._tick(n_files)
+            joined = concatenate(group, staging)
+            if joined.path is None:
+                for path in group.files:
+                    self._reject(path, joined.problems)
+                continue
+            skipped_before = self.summary.skipped
+            record = self._check(
+                joined.path, version=f"N1-ALERT-{group.week}", series_suffix=f":{group.week}"
+            )
+            # Counted per daily file, like every other file seen: _check counted one.
+            if record is not None:
+                batch.append(record)
+                daily_in_batch += n_files
+            elif self.summary.skipped > skipped_before:
+                self.summary.skipped += n_files - 1
+            else:
+                self.summary.rejected += n_files - 1
+        if not batch:
+            return
+        run = batch[0].run
+
+        def record_delivery(ids: list[int]) -> None:
+            # In the products' transaction: a crash cannot leave products without their
+            # delivery, so a delivery whose handler did not run is retried by the next ingest.
+            self.conn.execute(
+                "INSERT INTO archive.alert_deliveries (delivery, run_id, products)"
+                " SELECT %s, run_id, %s FROM archive.runs WHERE mission = %s AND code = %s"
+                " ON CONFLICT (delivery) DO UPDATE"
+                " SET products = archive.alert_deliveries.products || excluded.products,"
+                " handled_at = NULL",
+                (delivery, ids, run.mission, run.code),
+            )
+
+        self._store_batch(batch, record_delivery)
+        self.summary.ingested += daily_in_batch
+        self._handle(delivery)
+
+    def _handle(self, delivery: str) -> None:
+        rows = self.conn.execute(
+            "SELECT p.product_id, s.source_id, r.code, p.product_type, p.archive_path,"
+            " p.t_min, p.t_max, p.n_points, p.sha256"
+            " FROM archive.alert_deliveries d JOIN archive.products p"
+            "  ON p.product_id = ANY(d.products)"
+            " JOIN archive.stars s USING (star_id) JOIN archive.runs r ON r.run_id = p.run_id"
+            " WHERE d.delivery = %s ORDER BY s.source_id",
+            (delivery,),
+        ).fetchall()
+        light_curves = [
+            {
+                "product_id": r[0],
+                "corotid": r[1],
+                "run": r[2],
+                "product_type": r[3],
+                "archive_path": r[4],
+                "t_min_mjd": r[5],
+                "t_max_mjd": r[6],
+                "n_points": r[7],
+                "sha256": r[8],
+                "paths": [str(site.path(r[4])) for site in self.store.sites],
+            }
+            for r in rows
+        ]
+        status = self.handler.notify(delivery, light_curves)
+        self.conn.execute(
+            "UPDATE archive.alert_deliveries SET handler = %s, handler_status = %s,"
+            " handled_at = CASE WHEN %s = 'ok' THEN now() END WHERE delivery = %s",
+            (self.handler.describe(), status, status, delivery),
+        )
+        self.summary.deliveries.append(
+            {"delivery": delivery, "light_curves": len(light_curves), "handler": status}
+        )
+
+    def _retry_handlers(self) -> None:
+        """Deliveries whose handler failed or never ran (a crash) are handed over again."""
+        done = {d["delivery"] for d in self.summary.deliveries}
+        pending = self.conn.execute(
+            "SELECT delivery FROM archive.alert_deliveries WHERE handled_at IS NULL"
+            " ORDER BY delivery"
+        ).fetchall()
+        for (delivery,) in pending:
+            if delivery not in done:
+                self._handle(delivery)

@@ -1,0 +1,264 @@
+"""The ingest's side of the database: registering products, the pending journal, the log.
+
+Registration of a batch is one transaction: stars and runs are upserted, product rows and their
+copy rows inserted, and the batch's pending-journal entries deleted. A product is therefore
+visible exactly when its two copies are in place and its row is committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+
+import psycopg
+
+from ingest.problems import Problem
+from ingest.records import CollectionInfo, ProductRecord, RunInfo, StarInfo
+
+INGEST_LOCK_KEY = 0x494E4753  # 'INGS': one ingest (or repairing audit) at a time
+
+
+def try_lock(conn: psycopg.Connection) -> bool:
+    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (INGEST_LOCK_KEY,)).fetchone()
+    return bool(row and row[0])
+
+
+def unlock(conn: psycopg.Connection) -> None:
+    conn.execute("SELECT pg_advisory_unlock(%s)", (INGEST_LOCK_KEY,))
+
+
+def known_checksums(conn: psycopg.Connection) -> tuple[set[str], dict[str, str]]:
+    """Checksums of every stored product, and archive path -> checksum."""
+    by_path = dict(conn.execute("SELECT archive_path, sha256 FROM archive.products").fetchall())
+    return set(by_path.values()), by_path
+
+
+def stale_pending(conn: psycopg.Connection) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT archive_path FROM archive.ingest_pending")]
+
+
+def forget_pending(conn: psycopg.Connection, paths: Sequence[str]) -> None:
+    conn.execute("DELETE FROM archive.ingest_pending WHERE archive_path = ANY(%s)", (list(paths),))
+
+
+def add_pending(conn: psycopg.Connection, records: Sequence[ProductRecord]) -> None:
+    """Journal the paths about to be written, committed before any byte is copied."""
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO archive.ingest_pending (archive_path, sha256) VALUES (%s, %s)"
+            " ON CONFLICT (archive_path) DO UPDATE SET sha256 = excluded.sha256,"
+            " started_at = now()",
+            [(r.archive_path, r.sha256) for r in records],
+        )
+
+
+class Registrar:
+    """Registers batches of products; caches the ids of collections and runs it has seen."""
+
+    def __init__(self, conn: psycopg.Connection, sites: Sequence[str]) -> None:
+        self.conn = conn
+        self.sites = list(sites)
+        self._collections: set[str] = set()
+        self._runs: dict[tuple[str, str], int] = {}
+
+    def register(
+        self,
+        records: Sequence[ProductRecord],
+        ingest_id: int,
+        also: Callable[[list[int]], None] | None = None,
+    ) -> list[int]:
+        """Insert the batch in one transaction; return the new product ids in order.
+
+        ``also`` runs inside the same transaction with the new ids (e.g. to record an alert
+        delivery, so that a crash cannot separate it from its products).
+        """
+        ids: list[int] = []
+        with self.conn.transaction():
+            for record in records:
+                self._collection(record.collection)
+                run_id = self._run(record.run)
+                star_id = self._star(record.star)
+                ids.append(self._product(record, run_id, star_id))
+            with self.conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO archive.product_copies (product_id, site) VALUES (%s, %s)",
+                    [(pid, site) for pid in ids for site in self.sites],
+                )
+                warnings = [
+                    (ingest_id, str(r.source), p.code, "warning", p.message)
+                    for r in records
+                    for p in r.problems
+                ]
+                if warnings:
+                    cur.executemany(
+                        "INSERT INTO archive.ingest_problems"
+                        " (ingest_id, source_path, code, severity, message)"
+                        " VALUES (%s, %s, %s, %s, %s)",
+                        warnings,
+                    )
+            forget_pending(self.conn, [r.archive_path for r in records])
+            if also is not None:
+                also(ids)
+        return ids
+
+    def _collection(self, info: CollectionInfo) -> None:
+        if info.collection_id in self._collections:
+            return
+        self.conn.execute(
+            "INSERT INTO archive.collections (collection_id, mission, title, description)"
+            " VALUES (%s, %s, %s, %s) ON CONFLICT (collection_id) DO NOTHING",
+            (info.collection_id, info.mission, info.title, info.description),
+        )
+        self._collections.add(info.collection_id)
+
+    def _run(self, run: RunInfo) -> int:
+        key = (run.mission, run.code)
+        if key in self._runs:
+            return self._runs[key]
+        pointing = (
+            f"({run.ra}d, {run.dec}d)" if run.ra is not None and run.dec is not None else None
+        )
+        row = self.conn.execute(
+            "INSERT INTO archive.runs (mission, code, eye, kind, start_time, end_time, pointing,"
+            " release_date) VALUES (%s, %s, %s, %s, %s, %s, %s::spoint, %s)"
+            " ON CONFLICT (mission, code) DO UPDATE SET"
+            "  eye = coalesce(archive.runs.eye, excluded.eye),"
+            "  kind = coalesce(archive.runs.kind, excluded.kind),"
+            "  start_time = coalesce(archive.runs.start_time, excluded.start_time),"
+            "  end_time = coalesce(archive.runs.end_time, excluded.end_time),"
+            "  pointing = coalesce(archive.runs.pointing, excluded.pointing),"
+            "  release_date = coalesce(archive.runs.release_date, excluded.release_date)"
+            " RETURNING run_id",
+            (
+                run.mission,
+                run.code,
+                run.eye,
+                run.kind,
+                run.start,
+                run.end,
+                pointing,
+                run.release_date,
+            ),
+        ).fetchone()
+        assert row is not None
+        self._runs[key] = int(row[0])
+        return self._runs[key]
+
+    def _star(self, star: StarInfo) -> int:
+        # A later product fills what an earlier one lacked; known values are not overwritten
+        # by missing ones.
+        pos = f"({star.ra}d, {star.dec}d)" if star.ra is not None and star.dec is not None else None
+        row = self.conn.execute(
+            "INSERT INTO archive.stars (mission, source_id, name, pos, ra, dec, mag_b, mag_v,"
+            " mag_r, mag_i, spectral_type, lum_class, teff, contamination)"
+            " VALUES (%s, %s, %s, %s::spoint, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (mission, source_id) DO UPDATE SET"
+            "  pos = coalesce(excluded.pos, archive.stars.pos),"
+            "  ra = coalesce(excluded.ra, archive.stars.ra),"
+            "  dec = coalesce(excluded.dec, archive.stars.dec),"
+            "  mag_b = coalesce(excluded.mag_b, archive.stars.mag_b),"
+            "  mag_v = coalesce(excluded.mag_v, archive.stars.mag_v),"
+            "  mag_r = coalesce(excluded.mag_r, archive.stars.mag_r),"
+            "  mag_i = coalesce(excluded.mag_i, archive.stars.mag_i),"
+            "  spectral_type = coalesce(excluded.spectral_type, archive.stars.spectral_type),"
+            "  lum_class = coalesce(excluded.lum_class, archive.stars.lum_class),"
+            "  teff = coalesce(excluded.teff, archive.stars.teff),"
+            "  contamination = coalesce(excluded.contamination, archive.stars.contamination),"
+            "  updated = now()"
+            " RETURNING star_id",
+            (
+                star.mission,
+                star.source_id,
+                star.name,
+                pos,
+                star.ra,
+                star.dec,
+                star.mag_b,
+                star.mag_v,
+                star.mag_r,
+                star.mag_i,
+                star.spectral_type,
+                star.lum_class,
+                star.teff,
+                star.contamination,
+            ),
+        ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def _product(self, r: ProductRecord, run_id: int, star_id: int) -> int:
+        row = self.conn.execute(
+            "INSERT INTO archive.products (collection_id, run_id, star_id, level, product_type,"
+            " series, version, version_rank, layout, file_name, archive_path, t_min, t_max,"
+            " time_scale, time_refpos, n_points, n_good, sampling, bands, ccd, window_id,"
+            " file_size, sha256, warnings, access_group) VALUES (%s, %s, %s, %s, %s, %s, %s,"
+            " %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " RETURNING product_id",
+            (
+                r.collection.collection_id,
+                run_id,
+                star_id,
+                r.level,
+                r.product_type,
+                r.series,
+                r.version,
+                r.version_rank,
+                r.layout,
+                r.file_name,
+                r.archive_path,
+                r.t_min,
+                r.t_max,
+                r.time_scale,
+                r.time_refpos,
+                r.n_points,
+                r.n_good,
+                r.sampling,
+                r.bands,
+                r.ccd,
+                r.window_id,
+                r.file_size,
+                r.sha256,
+                sorted({p.code for p in r.problems}),
+                r.access_group,
+            ),
+        ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+def start_ingest(conn: psycopg.Connection, argv: Sequence[str]) -> int:
+    row = conn.execute(
+        "INSERT INTO archive.ingest_runs (argv) VALUES (%s) RETURNING ingest_id", (list(argv),)
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def finish_ingest(
+    conn: psycopg.Connection,
+    ingest_id: int,
+    seen: int,
+    ingested: int,
+    skipped: int,
+    rejected: int,
+) -> None:
+    conn.execute(
+        "UPDATE archive.ingest_runs SET finished_at = %s, seen = %s, ingested = %s,"
+        " skipped = %s, rejected = %s WHERE ingest_id = %s",
+        (datetime.now(UTC), seen, ingested, skipped, rejected, ingest_id),
+    )
+
+
+def record_rejection(
+    conn: psycopg.Connection,
+    ingest_id: int,
+    source: str,
+    problems: Iterable[Problem],
+    strict: bool,
+) -> None:
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO archive.ingest_problems (ingest_id, source_path, code, severity, message)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            [(ingest_id, source, p.code, p.severity(strict).value, p.message) for p in problems],
+        )

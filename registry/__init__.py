@@ -1,0 +1,1 @@
+"""VOResource records and the OAI-PMH publishing registry (issue 6)."""

@@ -1,0 +1,1 @@
+"""Published metadata declarations: TAP_SCHEMA, VOSI tables, VOTable fields (issue 3)."""

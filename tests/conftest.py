@@ -1,0 +1,138 @@
+"""Fixtures: a throwaway PostgreSQL cluster for the whole session, a fresh database and fresh
+storage roots per test, generated sample data, and the ``vo-node`` command.
+
+The cluster is the real thing (initdb + pg_ctl, pgSphere), run as an unprivileged account when
+the suite runs as root, with durability switched off since it is thrown away.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from vo_node.db.cluster import ADMIN_ROLE, SUPERUSER
+from vo_node.db.node import NodeDatabase
+from vo_node.settings import Settings
+
+TEMPLATE_DB = "vo_node_template"
+_FAST = "fsync = off\nsynchronous_commit = off\nfull_page_writes = off"
+
+
+@pytest.fixture(scope="session")
+def workdir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="vo-node-test-"))
+    path.chmod(0o755)  # the cluster's account must reach its data directory
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def cluster_settings(workdir: Path) -> Settings:
+    return Settings(var_dir=workdir / "var", pg_port=54321, database=TEMPLATE_DB, fsync=False)
+
+
+@pytest.fixture(scope="session")
+def template_db(cluster_settings: Settings) -> Iterator[NodeDatabase]:
+    """The migrated template every test database is copied from."""
+    db = NodeDatabase.from_settings(cluster_settings, extra_conf=_FAST)
+    db.ensure()
+    yield db
+    db.cluster.stop()
+
+
+@dataclass
+class Node:
+    """One test's archive: its own database and storage roots on the shared cluster."""
+
+    settings: Settings
+    db: NodeDatabase
+
+    def env(self) -> dict[str, str]:
+        """Environment for running the ``vo-node`` command against this archive."""
+        s = self.settings
+        env = dict(os.environ)
+        env.update(
+            VO_NODE_VAR_DIR=str(s.var_dir),
+            VO_NODE_PG_DATA=str(s.pg_data_dir),
+            VO_NODE_PG_SOCKET_DIR=str(s.pg_socket),
+            VO_NODE_PG_PORT=str(s.pg_port),
+            VO_NODE_DATABASE=s.database,
+            VO_NODE_STORAGE_ROOTS=",".join(str(r) for r in s.roots),
+            VO_NODE_QUARANTINE_DIR=str(s.quarantine),
+            VO_NODE_ALERT_SPOOL=str(s.spool),
+            VO_NODE_FSYNC="false",
+        )
+        return env
+
+    def cli(self, *args: str, check: bool = False, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "vo_node", *args], env=self.env(), capture_output=True,
+            text=True, timeout=timeout, check=False,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"vo-node {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def scalar(self, query: str, *params: object) -> object:
+        with self.db.admin() as conn:
+            row = conn.execute(query, params).fetchone()  # type: ignore[call-overload]
+            return row[0] if row else None
+
+    def rows(self, query: str, *params: object) -> list[tuple[object, ...]]:
+        with self.db.admin() as conn:
+            return conn.execute(query, params).fetchall()  # type: ignore[call-overload]
+
+
+@pytest.fixture
+def node(template_db: NodeDatabase, cluster_settings: Settings, tmp_path: Path) -> Iterator[Node]:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with template_db.cluster.connect(SUPERUSER, "postgres", autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
+                sql.Identifier(name), sql.Identifier(TEMPLATE_DB), sql.Identifier(ADMIN_ROLE)
+            )
+        )
+    roots = (tmp_path / "storage" / "a", tmp_path / "storage" / "b")
+    for root in roots:
+        root.mkdir(parents=True)
+    settings = cluster_settings.model_copy(
+        update={
+            "database": name,
+            "storage_roots": roots,
+            "quarantine_dir": tmp_path / "quarantine",
+            "alert_spool": tmp_path / "alerts",
+        }
+    )
+    db = NodeDatabase(template_db.cluster, name)
+    yield Node(settings, db)
+    with template_db.cluster.connect(SUPERUSER, "postgres", autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def sample_dir(workdir: Path) -> Path:
+    """A small generated delivery with every layout, version and oddity (read-only: copy it
+    before changing anything)."""
+    from ingest.sample import SampleSpec, generate
+
+    out = workdir / "sample"
+    generate(SampleSpec(out_dir=out, stars=120, runs=3, seed=7, days=6.0))
+    return out
+
+
+def fits_files(root: Path) -> list[Path]:
+    return sorted(root.rglob("*.fits"))
+
+
+__all__ = ["Node", "fits_files", "psycopg"]

@@ -1,0 +1,39 @@
+"""``create_app(settings)``: the composition root, the only place that wires packages together.
+
+No import-time side effects: tests build their own app with their own settings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, jsonify
+from psycopg_pool import ConnectionPool
+from werkzeug.exceptions import HTTPException
+
+from vo_node.db.node import NodeDatabase
+from vo_node.settings import Settings
+from vo_node.storage import MirroredStore
+from vo_node.web import landing
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings()
+    app = Flask(__name__, template_folder="web/templates")
+    app.config["VO_NODE_SETTINGS"] = settings
+    db = NodeDatabase.from_settings(settings)
+    # One pool per role, opened here (STYLE 7); the read-only query role joins in issue 3.
+    pool = ConnectionPool(
+        db.service_conninfo(), min_size=1, max_size=max(4, settings.threads), open=True,
+        name="service",
+    )
+    app.extensions["vo_node.service_pool"] = pool
+    app.extensions["vo_node.store"] = MirroredStore.from_roots(settings.roots)
+    app.register_blueprint(landing.bp)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Any:
+        # Routing 404/405 never reach a blueprint, so this lives at app level (STYLE 1).
+        return jsonify({"error": exc.name, "message": exc.description}), exc.code
+
+    return app

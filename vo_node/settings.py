@@ -1,0 +1,121 @@
+"""Typed settings of the node, read from the environment (prefix ``VO_NODE_``).
+
+Every setting has a default that makes ``make demo`` work from a checkout: all state lives under
+``var/`` beside the code. Must not import Flask or psycopg.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_DEFAULT_VAR = Path.cwd() / "var"
+
+
+class Settings(BaseSettings):
+    """Where the node keeps its state and how it is reached."""
+
+    model_config = SettingsConfigDict(env_prefix="VO_NODE_", extra="ignore")
+
+    var_dir: Path = Field(
+        default=_DEFAULT_VAR,
+        description="Root of the node's state: database cluster, storage roots, quarantine.",
+    )
+    pg_data: Path | None = Field(
+        default=None, description="PostgreSQL data directory (default: VAR_DIR/pg/data)."
+    )
+    pg_socket_dir: Path | None = Field(
+        default=None,
+        description="Directory of the cluster's Unix socket (default: VAR_DIR/pg/run).",
+    )
+    pg_port: int = Field(
+        default=5499, description="Port number of the cluster (names its Unix socket; no TCP)."
+    )
+    pg_os_user: str = Field(
+        default="postgres",
+        description="Unprivileged account that runs PostgreSQL when the node is set up as root.",
+    )
+    pg_bin: Path | None = Field(
+        default=None,
+        description="Directory of initdb/pg_ctl (default: found from pg_config or Debian's path).",
+    )
+    database: str = Field(default="vo_node", description="Database name inside the cluster.")
+    storage_roots: Annotated[tuple[Path, Path] | None, NoDecode] = Field(
+        default=None,
+        description=(
+            "The two independent storage roots ('two buildings'), comma-separated in the "
+            "environment (default: VAR_DIR/storage/a, VAR_DIR/storage/b)."
+        ),
+    )
+    quarantine_dir: Path | None = Field(
+        default=None, description="Where rejected files and their reports go (VAR_DIR/quarantine)."
+    )
+    alert_hook: str | None = Field(
+        default=None,
+        description=(
+            "Alert-mode handler: a command run once per N1 alert delivery with the list of new "
+            "alert light curves as JSON on standard input. Without it, a JSON file per delivery "
+            "is written to ALERT_SPOOL."
+        ),
+    )
+    alert_spool: Path | None = Field(
+        default=None, description="Spool directory for alert deliveries (VAR_DIR/alerts)."
+    )
+    host: str = Field(default="127.0.0.1", description="Address the web server listens on.")
+    port: int = Field(default=8000, description="Port the web server listens on.")
+    workers: int = Field(default=2, description="gunicorn worker processes.")
+    threads: int = Field(default=8, description="Threads per gunicorn worker (gthread).")
+    base_url: str | None = Field(
+        default=None, description="Public base URL of the node (default: http://HOST:PORT)."
+    )
+    node_title: str = Field(
+        default="CoRoT light-curve archive", description="Title shown on the landing page."
+    )
+    fsync: bool = Field(
+        default=True, description="fsync product copies before they are registered."
+    )
+
+    @field_validator("storage_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value: Any) -> Any:
+        # The environment gives "a,b"; Python callers give a sequence.
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.split(",") if p.strip()]
+            if len(parts) != 2:
+                raise ValueError("STORAGE_ROOTS needs exactly two paths, comma-separated")
+            return tuple(parts)
+        return value
+
+    @property
+    def pg_data_dir(self) -> Path:
+        return self.pg_data or self.var_dir / "pg" / "data"
+
+    @property
+    def pg_socket(self) -> Path:
+        return self.pg_socket_dir or self.var_dir / "pg" / "run"
+
+    @property
+    def roots(self) -> tuple[Path, Path]:
+        if self.storage_roots:
+            return self.storage_roots
+        return (self.var_dir / "storage" / "a", self.var_dir / "storage" / "b")
+
+    @property
+    def quarantine(self) -> Path:
+        return self.quarantine_dir or self.var_dir / "quarantine"
+
+    @property
+    def spool(self) -> Path:
+        return self.alert_spool or self.var_dir / "alerts"
+
+    @property
+    def secrets_file(self) -> Path:
+        """Generated role passwords (mode 0600), written by ``vo-node init``."""
+        return self.var_dir / "pg" / "secrets.json"
+
+    @property
+    def public_url(self) -> str:
+        return (self.base_url or f"http://{self.host}:{self.port}").rstrip("/")
