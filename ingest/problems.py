@@ -47,6 +47,7 @@ KINDS: dict[str, ProblemKind] = {
         ProblemKind("LC017", _E, "position out of range"),
         ProblemKind("LC018", _E, "alert daily files of one star disagree (run or mode)"),
         ProblemKind("LC019", _W, "run not in the run catalogue"),
+        ProblemKind("LC020", _E, "content the reader cannot interpret"),
     )
 }
 

@@ -29,7 +29,8 @@ def unlock(conn: psycopg.Connection) -> None:
 
 def known_checksums(conn: psycopg.Connection) -> tuple[set[str], dict[str, str]]:
     """Checksums of every stored product, and archive path -> checksum."""
-    by_path = dict(conn.execute("SELECT archive_path, sha256 FROM archive.products").fetchall())
+    rows = conn.execute("SELECT archive_path, sha256 FROM archive.products").fetchall()
+    by_path: dict[str, str] = {str(r[0]): str(r[1]) for r in rows}
     return set(by_path.values()), by_path
 
 

@@ -75,10 +75,16 @@ class Node:
         )
         return env
 
-    def cli(self, *args: str, check: bool = False, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, check: bool = False, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
-            [sys.executable, "-m", "vo_node", *args], env=self.env(), capture_output=True,
-            text=True, timeout=timeout, check=False,
+            [sys.executable, "-m", "vo_node", *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         if check and proc.returncode != 0:
             raise AssertionError(f"vo-node {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
@@ -117,7 +123,9 @@ def node(template_db: NodeDatabase, cluster_settings: Settings, tmp_path: Path) 
     db = NodeDatabase(template_db.cluster, name)
     yield Node(settings, db)
     with template_db.cluster.connect(SUPERUSER, "postgres", autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 @pytest.fixture(scope="session")

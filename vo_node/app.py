@@ -24,7 +24,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     db = NodeDatabase.from_settings(settings)
     # One pool per role, opened here (STYLE 7); the read-only query role joins in issue 3.
     pool = ConnectionPool(
-        db.service_conninfo(), min_size=1, max_size=max(4, settings.threads), open=True,
+        db.service_conninfo(),
+        min_size=1,
+        max_size=max(4, settings.threads),
+        open=True,
         name="service",
     )
     app.extensions["vo_node.service_pool"] = pool

@@ -126,7 +126,9 @@ def audit(
                     if repair and good:
                         try:
                             store.site(name).restore_from(store.site(good[0]), relpath, sha)
-                            finding.repaired = store.site(name).verify(relpath, sha) is CopyStatus.OK
+                            finding.repaired = (
+                                store.site(name).verify(relpath, sha) is CopyStatus.OK
+                            )
                         except StorageError:
                             finding.repaired = False
                     report.findings.append(finding)

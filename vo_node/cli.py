@@ -128,15 +128,20 @@ def stop(settings: Settings) -> None:
 @click.option("--runs", default=4, show_default=True, help="Number of runs (first K of 26).")
 @click.option("--seed", default=1, show_default=True, help="Random seed: same seed, same bytes.")
 @click.option(
-    "--days", default=10.0, show_default=True,
+    "--days",
+    default=10.0,
+    show_default=True,
     help="Days of each run covered by a light curve (0: the whole run, full-size files).",
 )
 @click.option(
-    "--oversampled", default=0.03, show_default=True,
+    "--oversampled",
+    default=0.03,
+    show_default=True,
     help="Fraction of exo stars switched from 512 s to 32 s sampling (alert mode).",
 )
-def sample_data(directory: Path, stars: int, runs: int, seed: int, days: float,
-                oversampled: float) -> None:
+def sample_data(
+    directory: Path, stars: int, runs: int, seed: int, days: float, oversampled: float
+) -> None:
     """Write a CoRoT-like delivery: N2 (all layouts and versions), N1, N1 alert files.
 
     Light curves carry injected signals (transits, eclipsing binaries, pulsators); the
@@ -144,10 +149,17 @@ def sample_data(directory: Path, stars: int, runs: int, seed: int, days: float,
     """
     from ingest.sample import SampleSpec, generate, planned_files
 
-    spec = SampleSpec(
-        out_dir=directory, stars=stars, runs=runs, seed=seed, days=days,
-        oversampled_fraction=oversampled,
-    )
+    try:
+        spec = SampleSpec(
+            out_dir=directory,
+            stars=stars,
+            runs=runs,
+            seed=seed,
+            days=days,
+            oversampled_fraction=oversampled,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     with _progress(planned_files(spec), "generating") as tick:
         report = generate(spec, progress=tick)
     click.echo(
@@ -162,8 +174,9 @@ def sample_data(directory: Path, stars: int, runs: int, seed: int, days: float,
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--problems", is_flag=True, help="List the problem codes and exit.")
 @click.pass_obj
-def ingest(settings: Settings, paths: tuple[Path, ...], strict: bool, as_json: bool,
-           problems: bool) -> None:
+def ingest(
+    settings: Settings, paths: tuple[Path, ...], strict: bool, as_json: bool, problems: bool
+) -> None:
     """Ingest N2, N1 and N1 alert deliveries from files or directory trees.
 
     Each file is checksummed, copied to both storage roots, verified, and registered in one

@@ -224,8 +224,7 @@ def _corotid(header: _Header) -> int | None:
 
 
 def _truncated(fits: Any, size: int) -> bool:
-    last = fits[len(fits) - 1]
-    _, _, data_end = last.get_offsets()
+    data_end = int(fits[len(fits) - 1].get_offsets()["data_end"])
     return size < data_end
 
 
@@ -303,10 +302,19 @@ def read_product(
                 record.series += series_suffix
     except OSError as exc:
         # fitsio reports unreadable, truncated and non-FITS input as OSError from CFITSIO.
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        problems.append(Problem("LC003", first_line[:200]))
+        problems.append(Problem("LC003", _first_line(exc)))
+        return ReadResult(path, None, problems)
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        # Content no layout rule foresaw (a column of the wrong shape, a malformed card): the
+        # file is rejected with the reason, and the rest of the batch goes on.
+        problems.append(Problem("LC020", f"{type(exc).__name__}: {_first_line(exc)}"))
         return ReadResult(path, None, problems)
     return ReadResult(path, record, problems)
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
 
 
 def _read_open(

@@ -8,8 +8,11 @@ have. On that axis MJD = seconds / 86400 + 40587 in either scale. Imports only n
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import numpy as np
+
+Seconds = TypeVar("Seconds", float, np.ndarray)
 
 MJD_POSIX_EPOCH = 40587.0  # MJD of 1970-01-01T00:00:00
 DAY_S = 86400.0
@@ -45,7 +48,7 @@ def tt_to_utc(tt_s: np.ndarray) -> np.ndarray:
     return tt_s - _TT_MINUS_UTC[np.searchsorted(_LEAP_TT, tt_s, side="right")]
 
 
-def mjd(seconds: np.ndarray) -> np.ndarray:
+def mjd(seconds: Seconds) -> Seconds:
     """MJD of POSIX-axis seconds (in the scale the seconds are in)."""
     return seconds / DAY_S + MJD_POSIX_EPOCH
 

@@ -1,0 +1,110 @@
+"""Ingest throughput against the practical limit, measured in the same run.
+
+Baseline: for each of N generated files, read its primary header (fitsio) and copy it twice on
+the same disk. Ingest: the real ``Ingest`` into a throwaway cluster (checksums, full checks,
+two verified copies, registration). Printed as files/s, MB/s and the ratio ingest/baseline.
+Targets (issue 2): 2,000 files in under 10 s, within 3x of the baseline.
+
+    python benchmarks/ingest.py [--files 2000] [--fsync]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import fitsio
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ingest.alerts import AlertHandler  # noqa: E402
+from ingest.pipeline import Ingest  # noqa: E402
+from ingest.sample import SampleSpec, generate  # noqa: E402
+from vo_node.db.node import NodeDatabase  # noqa: E402
+from vo_node.settings import Settings  # noqa: E402
+from vo_node.storage import MirroredStore  # noqa: E402
+
+
+def _baseline(files: list[Path], out: Path) -> float:
+    a, b = out / "a", out / "b"
+    a.mkdir(parents=True)
+    b.mkdir(parents=True)
+    start = time.perf_counter()
+    for path in files:
+        fitsio.read_header(str(path), ext=0)
+        shutil.copyfile(path, a / path.name)
+        shutil.copyfile(path, b / path.name)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=2000)
+    parser.add_argument("--fsync", action="store_true", help="fsync each copy (durable ingest)")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="vo-node-bench-"))
+    work.chmod(0o755)
+    db = None
+    try:
+        sample = work / "sample"
+        t0 = time.perf_counter()
+        stars = max(50, int(args.files * 0.75))
+        generate(SampleSpec(out_dir=sample, stars=stars, runs=4, seed=3, alert_run=False))
+        files = sorted(p for p in sample.rglob("*.fits"))[: args.files]
+        if len(files) < args.files:
+            sys.exit(f"only {len(files)} files generated; raise the star count")
+        size = sum(p.stat().st_size for p in files)
+        print(
+            f"generated {len(files)} files, {size / 1e6:.1f} MB in {time.perf_counter() - t0:.1f} s"
+        )
+
+        # Warm the page cache the same way for both measures.
+        for path in files:
+            path.read_bytes()
+        base_s = _baseline(files, work / "baseline")
+
+        settings = Settings(var_dir=work / "var", pg_port=54329, fsync=args.fsync)
+        db = NodeDatabase.from_settings(settings)
+        db.ensure()
+        store = MirroredStore.from_roots(settings.roots, fsync=args.fsync)
+        store.create_roots()
+        with db.admin(autocommit=True) as conn:
+            job = Ingest(conn, store, settings.quarantine, AlertHandler(None, settings.spool))
+            start = time.perf_counter()
+            summary = job.run(files)
+            ingest_s = time.perf_counter() - start
+            again = Ingest(conn, store, settings.quarantine, AlertHandler(None, settings.spool))
+            start = time.perf_counter()
+            rerun = again.run(files)
+            rerun_s = time.perf_counter() - start
+        assert summary.ingested == len(files), summary.line()
+        assert rerun.skipped == len(files), rerun.line()
+
+        n, mb = len(files), size / 1e6
+        print(
+            f"baseline (header + 2 copies): {base_s:6.2f} s  {n / base_s:7.0f} files/s "
+            f"{mb / base_s:7.1f} MB/s"
+        )
+        print(
+            f"ingest (fsync={'on' if args.fsync else 'off'}):         {ingest_s:6.2f} s  "
+            f"{n / ingest_s:7.0f} files/s {mb / ingest_s:7.1f} MB/s"
+        )
+        print(f"re-ingest (all skipped):      {rerun_s:6.2f} s  {n / rerun_s:7.0f} files/s")
+        print(
+            f"ratio ingest/baseline: {ingest_s / base_s:.2f}x (target <= 3x); "
+            f"ingest of {n} files in {ingest_s:.1f} s (target < 10 s)"
+        )
+    finally:
+        if db is not None:
+            db.cluster.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

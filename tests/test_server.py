@@ -1,0 +1,89 @@
+"""The node served by gunicorn (gthread) on 127.0.0.1, driven over HTTP."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from conftest import Node
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def served(node: Node, sample_dir: Path) -> Iterator[tuple[Node, str]]:
+    node.cli("ingest", str(sample_dir), check=True)
+    port = _free_port()
+    env = node.env()
+    env.update(VO_NODE_PORT=str(port), VO_NODE_WORKERS="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vo_node", "serve"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            requests.get(base + "/health", timeout=2)
+            break
+        except requests.ConnectionError:
+            if proc.poll() is not None:
+                err = proc.stderr.read() if proc.stderr else ""
+                raise AssertionError(f"server exited: {err}") from None
+            time.sleep(0.2)
+    yield node, base
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def test_landing_page_says_what_the_node_holds(served: tuple[Node, str]) -> None:
+    node, base = served
+    page = requests.get(base + "/", timeout=10)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    products = node.scalar("SELECT count(*) FROM archive.products")
+    stars = node.scalar("SELECT count(*) FROM archive.stars")
+    assert f"<strong>{products}</strong> light-curve products" in page.text
+    assert f"<strong>{stars}</strong> stars" in page.text
+    for (code,) in node.rows("SELECT code FROM archive.runs"):
+        assert f"<td>{code}</td>" in page.text
+    assert "CoRoT exoplanet-channel light curves" in page.text
+    ingest_id = node.scalar("SELECT max(ingest_id) FROM archive.ingest_runs")
+    assert f"Ingest #{ingest_id} finished" in page.text
+
+    as_json = requests.get(base + "/", headers={"Accept": "application/json"}, timeout=10).json()
+    assert as_json["totals"]["products"] == products
+
+
+def test_health_reports_database_and_storage(served: tuple[Node, str]) -> None:
+    node, base = served
+    ok = requests.get(base + "/health", timeout=10)
+    assert ok.status_code == 200
+    assert ok.json() == {
+        "status": "ok",
+        "checks": {"database": "ok", "storage_a": "ok", "storage_b": "ok"},
+    }
+    shutil.rmtree(node.settings.roots[1])
+    failing = requests.get(base + "/health", timeout=10)
+    assert failing.status_code == 503
+    assert failing.json()["checks"]["storage_b"] == "missing"
+
+
+def test_unknown_path_is_a_clear_404(served: tuple[Node, str]) -> None:
+    _, base = served
+    resp = requests.get(base + "/no/such/thing", timeout=10)
+    assert resp.status_code == 404
+    assert resp.json()["error"] == "Not Found"
