@@ -29,7 +29,7 @@ from ingest.alerts import (
     group_daily_files,
 )
 from ingest.corot import names
-from ingest.corot.reader import ReaderConfig, read_product
+from ingest.corot.reader import ReaderConfig, read_product, version_from_path
 from ingest.problems import Problem, Severity, is_rejected
 from ingest.records import ProductRecord
 from vo_node.errors import IngestError
@@ -136,7 +136,7 @@ class Ingest:
             products, daily = discover(paths)
             self.summary.ingest_id = register.start_ingest(self.conn, list(argv))
             self.summary.seen = len(products) + len(daily)
-            self._known_sha, self._known_path = register.known_checksums(self.conn)
+            self._known, self._known_path = register.known_products(self.conn)
             self._registrar = register.Registrar(self.conn, [s.name for s in self.store.sites])
             self._ingest_products(products)
             self._ingest_alerts(daily)
@@ -189,13 +189,18 @@ class Ingest:
         except OSError as exc:
             self._reject(path, [Problem("LC003", str(exc))])
             return None
-        if sha in self._known_sha:
+        # Skipped without opening the file when its version shows in its path.
+        version = version or version_from_path(path)
+        if version is not None and (version, path.name, sha) in self._known:
             self.summary.skipped += 1
             return None
         result = read_product(path, sha, size, self.reader, version, series_suffix)
         problems = list(result.problems)
         record = result.record
         if record is not None:
+            if (record.version, record.file_name, sha) in self._known:
+                self.summary.skipped += 1  # a version inferred from the layout
+                return None
             other = self._known_path.get(record.archive_path)
             if other is not None and other != sha:
                 problems.append(
@@ -205,8 +210,8 @@ class Ingest:
             self._reject(path, problems)
             return None
         self.summary.warnings += sum(1 for p in problems if p.kind.severity is Severity.WARNING)
-        # The same bytes twice in one run (e.g. listed twice) are stored once.
-        self._known_sha.add(sha)
+        # The same file twice in one run (e.g. listed twice) is stored once.
+        self._known.add((record.version, record.file_name, sha))
         self._known_path[record.archive_path] = sha
         return record
 

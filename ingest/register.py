@@ -27,11 +27,20 @@ def unlock(conn: psycopg.Connection) -> None:
     conn.execute("SELECT pg_advisory_unlock(%s)", (INGEST_LOCK_KEY,))
 
 
-def known_checksums(conn: psycopg.Connection) -> tuple[set[str], dict[str, str]]:
-    """Checksums of every stored product, and archive path -> checksum."""
-    rows = conn.execute("SELECT archive_path, sha256 FROM archive.products").fetchall()
-    by_path: dict[str, str] = {str(r[0]): str(r[1]) for r in rows}
-    return set(by_path.values()), by_path
+def known_products(
+    conn: psycopg.Connection,
+) -> tuple[set[tuple[str, str, str]], dict[str, str]]:
+    """(version, file name, checksum) of every stored product, and archive path -> checksum.
+
+    The first is what "already there" means: the same bytes under another version label are
+    another version (a release may carry a star's file unchanged) and are registered again.
+    """
+    rows = conn.execute(
+        "SELECT version, file_name, archive_path, sha256 FROM archive.products"
+    ).fetchall()
+    keys = {(str(r[0]), str(r[1]), str(r[3])) for r in rows}
+    by_path = {str(r[2]): str(r[3]) for r in rows}
+    return keys, by_path
 
 
 def stale_pending(conn: psycopg.Connection) -> list[str]:

@@ -270,7 +270,8 @@ def _run_info(code: str, t_min_mjd: float) -> tuple[RunInfo, bool]:
     )
 
 
-def _version_from_path(path: Path) -> str | None:
+def version_from_path(path: Path) -> str | None:
+    """The version directory a file sits in ('N2-4.4'), if any."""
     for part in reversed(path.parent.parts):
         if names.VERSION_DIR.match(part):
             return part
@@ -377,7 +378,7 @@ def _read_open(
         problems.append(Problem("LC017", f"RA={ra}, Dec={dec}"))
         return None
 
-    file_version = version or _version_from_path(path)
+    file_version = version or version_from_path(path)
     if file_version is None:
         file_version = f"{parsed.level}-{'4' if layout.family == 'v4' else '3'}"
         problems.append(Problem("LC010", f"assumed {file_version}"))

@@ -8,6 +8,7 @@ Imports ``ingest.corot.runs`` and the sibling modules ``signals``, ``spec`` and 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from itertools import pairwise
 
 import numpy as np
 
@@ -16,7 +17,6 @@ from ingest.sample.signals import SignalModel, draw_signal
 from ingest.sample.spec import SampleSpec
 from ingest.sample.timescales import mjd, utc_to_tt
 
-BANDS = ("B", "V", "R", "I")
 CHR_LIMIT_R = 14.5  # brighter stars get chromatic light curves
 IMAG_SHARE = 0.03
 MULTI_RUN_SHARE = 0.10
@@ -89,32 +89,44 @@ class Star:
 def covered_seconds(run: CorotRun, days: float) -> int:
     """Length of a run's light curves: the first ``days`` days, or all of it for 0."""
     full = int((run.end - run.start).total_seconds())
-    return full if days <= 0 else min(full, int(round(days * 86400.0)))
+    return full if days <= 0 else min(full, round(days * 86400.0))
 
 
 def _field_box(run: CorotRun) -> tuple[float, float, float, float]:
     half_ra = 0.5 * FIELD_WIDTH_DEG / np.cos(np.radians(run.dec_deg))
     half_dec = 0.5 * FIELD_HEIGHT_DEG
-    return (run.ra_deg - half_ra, run.ra_deg + half_ra, run.dec_deg - half_dec,
-            run.dec_deg + half_dec)
+    return (
+        run.ra_deg - half_ra,
+        run.ra_deg + half_ra,
+        run.dec_deg - half_dec,
+        run.dec_deg + half_dec,
+    )
 
 
 def _overlap(a: CorotRun, b: CorotRun) -> tuple[float, float, float, float]:
     box_a, box_b = _field_box(a), _field_box(b)
-    box = (max(box_a[0], box_b[0]), min(box_a[1], box_b[1]), max(box_a[2], box_b[2]),
-           min(box_a[3], box_b[3]))
+    box = (
+        max(box_a[0], box_b[0]),
+        min(box_a[1], box_b[1]),
+        max(box_a[2], box_b[2]),
+        min(box_a[3], box_b[3]),
+    )
     # Fields of the same eye that do not overlap: the star is simply given to both runs.
     return box if box[0] < box[1] and box[2] < box[3] else box_a
 
 
-def _position(rng: np.random.Generator, box: tuple[float, float, float, float]) -> tuple[
-        float, float]:
-    return (round(float(rng.uniform(box[0], box[1])), 6),
-            round(float(rng.uniform(box[2], box[3])), 6))
+def _position(
+    rng: np.random.Generator, box: tuple[float, float, float, float]
+) -> tuple[float, float]:
+    return (
+        round(float(rng.uniform(box[0], box[1])), 6),
+        round(float(rng.uniform(box[2], box[3])), 6),
+    )
 
 
-def _photometry(rng: np.random.Generator, channel: str) -> tuple[
-        dict[str, float], str, str, int, float]:
+def _photometry(
+    rng: np.random.Generator, channel: str
+) -> tuple[dict[str, float], str, str, int, float]:
     weights = np.array(_EXO_TYPE_WEIGHTS if channel == "exo" else _ASTERO_TYPE_WEIGHTS, float)
     sptype, b_v, v_r, r_i, teff = _TYPES[int(rng.choice(len(_TYPES), p=weights / weights.sum()))]
     cool = sptype[0] in "GKM"
@@ -127,10 +139,14 @@ def _photometry(rng: np.random.Generator, channel: str) -> tuple[
         r = 11.0 + np.log10(1.0 + rng.random() * (10 ** (0.3 * 5.0) - 1.0)) / 0.3  # counts rise
         v = r + v_r + 0.6 * ebv
     else:
-        v = float(rng.uniform(5.5, 9.5))
+        v = float(rng.uniform(5.5, 9.45))
         r = v - v_r - 0.6 * ebv
-    mags = {"B": v + b_v + ebv, "V": v, "R": r, "I": r - r_i - 0.5 * ebv}
-    mags = {k: round(float(m + rng.normal(0.0, 0.02)), 3) for k, m in mags.items()}
+    # Photometric scatter on the colours only: the selection magnitude (R exo, V astero) stays
+    # inside its documented range.
+    scatter = rng.normal(0.0, 0.02, 3)
+    mags = {"B": v + b_v + ebv + scatter[0], "V": v, "R": r, "I": r - r_i - 0.5 * ebv + scatter[1]}
+    mags[("V" if channel == "exo" else "R")] += scatter[2]
+    mags = {k: round(float(m), 3) for k, m in mags.items()}
     coltemp = int(round(teff * float(rng.uniform(0.95, 1.05)), -1))
     contfact = round(float(rng.beta(1.2, 12.0) if channel == "exo" else rng.uniform(0, 0.01)), 4)
     return mags, sptype, lumclass, coltemp, contfact
@@ -143,8 +159,9 @@ def _missing(rng: np.random.Generator) -> tuple[str, ...]:
     return choices[int(rng.choice(len(choices), p=[0.35, 0.3, 0.15, 0.1, 0.1]))]
 
 
-def _unique_ids(rng: np.random.Generator, count: int, low: int, high: int,
-                taken: set[int]) -> list[int]:
+def _unique_ids(
+    rng: np.random.Generator, count: int, low: int, high: int, taken: set[int]
+) -> list[int]:
     ids: list[int] = []
     while len(ids) < count:
         value = int(rng.integers(low, high))
@@ -170,14 +187,14 @@ def build_catalogue(spec: SampleSpec) -> list[Star]:
     pairs = []
     for eye in ("anticenter", "center"):
         of_eye = [i for i, run in enumerate(runs) if run.eye == eye]
-        pairs += list(zip(of_eye[:-1], of_eye[1:], strict=True))
-    n_multi = int(round(MULTI_RUN_SHARE * n_exo)) if pairs else 0
+        pairs += list(pairwise(of_eye))
+    n_multi = round(MULTI_RUN_SHARE * n_exo) if pairs else 0
     multi_pairs = [pairs[int(rng.integers(len(pairs)))] for _ in range(n_multi)]
     single = [(n_exo - n_multi) // len(runs)] * len(runs)
     for i in range((n_exo - n_multi) % len(runs)):
         single[i] += 1
 
-    # Star skeletons grouped by first run: (channel, run indices, box).
+    # Star skeletons (channel, indices of its runs), grouped by first run.
     skeletons: list[tuple[str, tuple[int, ...]]] = []
     for i in range(len(runs)):
         skeletons += [("astero", (i,))] * astero[i] + [("exo", (i,))] * single[i]
@@ -209,26 +226,44 @@ def build_catalogue(spec: SampleSpec) -> list[Star]:
             for i in run_ids
         )
         t_ref = float(mjd(utc_to_tt(members[0].start.timestamp())))
-        stars.append(Star(index, corotid, channel, mode, ra, dec, mags, _missing(rng), sptype,
-                          lumclass, coltemp, contfact, observations,
-                          draw_signal(rng, channel, t_ref)))
+        stars.append(
+            Star(
+                index=index,
+                corotid=corotid,
+                channel=channel,
+                mode=mode,
+                ra_deg=ra,
+                dec_deg=dec,
+                mags=mags,
+                missing=_missing(rng),
+                spectype=sptype,
+                lumclass=lumclass,
+                coltemp=coltemp,
+                contfact=contfact,
+                observations=observations,
+                signal=draw_signal(rng, channel, t_ref),
+            )
+        )
     return _mark_alerts_and_n1(rng, spec, stars)
 
 
-def _mark_alerts_and_n1(rng: np.random.Generator, spec: SampleSpec,
-                        stars: list[Star]) -> list[Star]:
+def _mark_alerts_and_n1(
+    rng: np.random.Generator, spec: SampleSpec, stars: list[Star]
+) -> list[Star]:
     first = chosen_runs(spec)[0]
     span = covered_seconds(first, spec.days)
-    candidates = [s.index for s in stars
-                  if s.mode in ("CHR", "MON") and s.observations[0].run == first]
+    candidates = [
+        s.index for s in stars if s.mode in ("CHR", "MON") and s.observations[0].run == first
+    ]
     n_exo_first = sum(1 for s in stars if s.channel == "exo" and s.observations[0].run == first)
-    count = int(round(spec.oversampled_fraction * n_exo_first))
+    count = round(spec.oversampled_fraction * n_exo_first)
     if spec.stars >= 50:
         count = max(count, 3)
     count = min(count, len(candidates)) if spec.alert_run else 0
     chosen = set(int(i) for i in rng.choice(candidates, count, replace=False)) if count else set()
-    n1 = set(int(i) for i in rng.choice(len(stars), int(round(spec.n1_fraction * len(stars))),
-                                        replace=False))
+    n1 = set(
+        int(i) for i in rng.choice(len(stars), round(spec.n1_fraction * len(stars)), replace=False)
+    )
     out: list[Star] = []
     for star in stars:
         switch: int | None = None
@@ -236,6 +271,9 @@ def _mark_alerts_and_n1(rng: np.random.Generator, spec: SampleSpec,
             # Switch 15-30% into the covered span, on the 512 s grid: with 10 days, day 1.5-3.
             switch = int(span * float(rng.uniform(0.15, 0.30))) // EXO_CADENCE_S * EXO_CADENCE_S
             switch = max(switch, EXO_CADENCE_S)
-        out.append(replace(star, oversampled=switch is not None, switch_offset_s=switch,
-                           n1=star.index in n1))
+        out.append(
+            replace(
+                star, oversampled=switch is not None, switch_offset_s=switch, n1=star.index in n1
+            )
+        )
     return out

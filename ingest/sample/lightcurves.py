@@ -75,8 +75,12 @@ def time_grid(seed: int, days: float, star: Star, obs: Observation) -> TimeGrid:
         before = np.arange(0, switch, EXO_CADENCE_S, dtype=np.int64)
         after = np.arange(switch, span + 1, ASTERO_CADENCE_S, dtype=np.int64)
         offsets = np.concatenate([before, after])
-        texp = np.concatenate([np.full(before.size, EXO_CADENCE_S, dtype=np.int32),
-                               np.full(after.size, ASTERO_CADENCE_S, dtype=np.int32)])
+        texp = np.concatenate(
+            [
+                np.full(before.size, EXO_CADENCE_S, dtype=np.int32),
+                np.full(after.size, ASTERO_CADENCE_S, dtype=np.int32),
+            ]
+        )
     else:
         offsets = np.arange(0, span + 1, EXO_CADENCE_S, dtype=np.int64)
         texp = np.full(offsets.size, EXO_CADENCE_S, dtype=np.int32)
@@ -147,7 +151,8 @@ def simulate(seed: int, days: float, star: Star, obs: Observation) -> LightCurve
     # Gain drift (ageing of the CCD after a run start) and a weak orbital systematic.
     drift = 1.0 - sys_rng.uniform(0.002, 0.01) * (1.0 - np.exp(-t_days / sys_rng.uniform(15, 60)))
     orbital = 1.0 + sys_rng.uniform(5e-5, 2e-4) * np.sin(
-        2.0 * np.pi * t_days / ORBIT_D + sys_rng.uniform(0, 2 * np.pi))
+        2.0 * np.pi * t_days / ORBIT_D + sys_rng.uniform(0, 2 * np.pi)
+    )
     systematics = drift * orbital
     channel = star.channel
     mean = electrons_per_32s(channel, star.mags["V" if channel == "astero" else "R"])
@@ -182,12 +187,13 @@ def simulate(seed: int, days: float, star: Star, obs: Observation) -> LightCurve
     if "WHITE" in fluxes:
         white, white_dev = fluxes.pop("WHITE")
     else:
-        white = sum(f for f, _ in fluxes.values())
-        white_dev = np.sqrt(sum(d**2 for _, d in fluxes.values()))
+        white = np.sum([f for f, _ in fluxes.values()], axis=0)
+        white_dev = np.sqrt(np.sum([d**2 for _, d in fluxes.values()], axis=0))
     # Out-of-range points: saturated or negative readings, far off the star.
     scale = np.where(noise.random(n) < 0.5, -noise.uniform(0.5, 2.0, n), noise.uniform(3, 30, n))
     white = np.where(wild, mean * scale, white)
     for band, (flux, dev) in list(fluxes.items()):
         fluxes[band] = (np.where(wild, mean * shares[band] * scale, flux), dev)
-    return LightCurve(grid, grid.utc_s(), tt_mjd, bar_mjd, status, white, white_dev, fluxes,
-                      bg, systematics)
+    return LightCurve(
+        grid, grid.utc_s(), tt_mjd, bar_mjd, status, white, white_dev, fluxes, bg, systematics
+    )

@@ -95,8 +95,13 @@ def draw_signal(rng: np.random.Generator, channel: str, t_ref_mjd: float) -> Sig
         if rng.random() >= ASTERO_PULSATOR_SHARE:
             return SignalModel("constant")
         freqs, amps, phases = _pulsations(rng, 100.0)
-        return SignalModel("pulsator", t0_mjd=round(t_ref_mjd, 6), frequencies_cd=freqs,
-                           amplitudes_mmag=amps, phases=phases)
+        return SignalModel(
+            "pulsator",
+            t0_mjd=round(t_ref_mjd, 6),
+            frequencies_cd=freqs,
+            amplitudes_mmag=amps,
+            phases=phases,
+        )
     u = rng.random()
     edges = np.cumsum(list(EXO_CLASS_SHARES.values()))
     kind = "constant"
@@ -128,16 +133,26 @@ def draw_signal(rng: np.random.Generator, channel: str, t_ref_mjd: float) -> Sig
         )
     if kind == "pulsator":
         freqs, amps, phases = _pulsations(rng, 30.0)
-        return SignalModel("pulsator", t0_mjd=round(t_ref_mjd, 6), frequencies_cd=freqs,
-                           amplitudes_mmag=amps, phases=phases)
+        return SignalModel(
+            "pulsator",
+            t0_mjd=round(t_ref_mjd, 6),
+            frequencies_cd=freqs,
+            amplitudes_mmag=amps,
+            phases=phases,
+        )
     if kind == "rotation":
         # Spots: a fundamental and a weaker first harmonic.
         period = float(rng.uniform(0.5, 15.0))
         amp = round(float(rng.uniform(1.0, 15.0)), 3)
         phases = tuple(round(float(p), 4) for p in rng.uniform(0.0, 2.0 * np.pi, 2))
-        return SignalModel("rotation", period_d=round(period, 6), t0_mjd=round(t_ref_mjd, 6),
-                           frequencies_cd=(1.0 / period, 2.0 / period),
-                           amplitudes_mmag=(amp, round(0.3 * amp, 3)), phases=phases)
+        return SignalModel(
+            "rotation",
+            period_d=round(period, 6),
+            t0_mjd=round(t_ref_mjd, 6),
+            frequencies_cd=(1.0 / period, 2.0 / period),
+            amplitudes_mmag=(amp, round(0.3 * amp, 3)),
+            phases=phases,
+        )
     return SignalModel("constant")
 
 

@@ -27,6 +27,7 @@ class SampleSpec:
     alert_run: bool = True
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "out_dir", Path(self.out_dir))  # accept a str too
         if self.stars < 1:
             raise ValueError(f"stars must be at least 1, not {self.stars}")
         if not 1 <= self.runs <= 26:

@@ -16,8 +16,8 @@ Seconds = TypeVar("Seconds", float, np.ndarray)
 
 MJD_POSIX_EPOCH = 40587.0  # MJD of 1970-01-01T00:00:00
 DAY_S = 86400.0
-# TT - UTC = 32.184 s + TAI - UTC over the mission: 33 s leap count until 2008, 34 s from 2009-01-01,
-# 35 s from 2012-07-01 (corot-format.md).
+# TT - UTC = 32.184 s + (TAI - UTC) over the mission: TAI - UTC is 33 s until 2008, 34 s from
+# 2009-01-01 and 35 s from 2012-07-01 (corot-format.md).
 _LEAP_UTC = np.array(
     [datetime(2009, 1, 1, tzinfo=UTC).timestamp(), datetime(2012, 7, 1, tzinfo=UTC).timestamp()]
 )
@@ -56,7 +56,7 @@ def mjd(seconds: Seconds) -> Seconds:
 def utc_strings(utc_s: np.ndarray) -> np.ndarray:
     """``yyyy-mm-ddThh:mm:ss`` byte strings (the ``DATE`` column), rounded to the second."""
     whole = np.rint(utc_s).astype(np.int64).astype("datetime64[s]")
-    return np.char.encode(np.datetime_as_string(whole, unit="s"), "ascii")
+    return whole.astype("S20")  # numpy renders datetime64[s] as ISO 8601, 19 characters
 
 
 def stamp(utc_s: float) -> str:

@@ -14,7 +14,7 @@ def node_summary(conn: psycopg.Connection) -> dict[str, Any]:
         collections = cur.execute(
             "SELECT c.collection_id, c.title, c.description,"
             " count(p.product_id) AS products, count(DISTINCT p.star_id) AS stars,"
-            " count(DISTINCT p.run_id) AS runs, coalesce(sum(p.file_size), 0) AS bytes"
+            " count(DISTINCT p.run_id) AS runs, coalesce(sum(p.file_size), 0)::bigint AS bytes"
             " FROM archive.collections c LEFT JOIN archive.products p USING (collection_id)"
             " GROUP BY c.collection_id ORDER BY c.collection_id"
         ).fetchall()
@@ -35,7 +35,7 @@ def node_summary(conn: psycopg.Connection) -> dict[str, Any]:
         ).fetchone()
         totals = cur.execute(
             "SELECT count(*) AS products, count(DISTINCT star_id) AS stars,"
-            " coalesce(sum(file_size), 0) AS bytes FROM archive.products"
+            " coalesce(sum(file_size), 0)::bigint AS bytes FROM archive.products"
         ).fetchone()
     return {
         "collections": collections,
