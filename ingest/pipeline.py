@@ -29,11 +29,11 @@ from ingest.alerts import (
     group_daily_files,
 )
 from ingest.corot import names
-from ingest.corot.reader import ReaderConfig, read_product, version_from_path
+from ingest.corot.reader import ReaderConfig
+from ingest.prepare import Prepared, WorkerState, prepare, prepared_in_order
 from ingest.problems import Problem, Severity, is_rejected
-from ingest.records import ProductRecord
 from vo_node.errors import IngestError
-from vo_node.storage import MirroredStore, sha256_file
+from vo_node.storage import MirroredStore
 
 BATCH = 200
 
@@ -163,67 +163,63 @@ class Ingest:
         if self.progress:
             self.progress(n)
 
-    def _ingest_products(self, files: list[Path]) -> None:
-        batch: list[ProductRecord] = []
-        for path in files:
-            record = self._check(path)
-            if record is not None:
-                batch.append(record)
-            if len(batch) >= BATCH:
-                self._flush(batch)
-                batch = []
-            self._tick()
-        self._flush(batch)
+    def _worker_state(self) -> WorkerState:
+        return WorkerState(self.store, self.reader, self.strict, set(self._known))
 
-    def _flush(self, batch: list[ProductRecord]) -> None:
+    def _ingest_products(self, files: list[Path]) -> None:
+        batch: list[Prepared] = []
+        for prepared in prepared_in_order(files, self._worker_state()):
+            self._tick()
+            if self._accept(prepared):
+                batch.append(prepared)
+            if len(batch) >= BATCH:
+                self._store_batch(batch)
+                self.summary.ingested += len(batch)
+                batch = []
         self._store_batch(batch)
         self.summary.ingested += len(batch)
 
-    def _check(
-        self, path: Path, version: str | None = None, series_suffix: str = ""
-    ) -> ProductRecord | None:
-        """Read and check one file; None when skipped or rejected (and counted so)."""
-        try:
-            size = path.stat().st_size
-            sha = sha256_file(path)
-        except OSError as exc:
-            self._reject(path, [Problem("LC003", str(exc))])
-            return None
-        # Skipped without opening the file when its version shows in its path.
-        version = version or version_from_path(path)
-        if version is not None and (version, path.name, sha) in self._known:
+    def _accept(self, prepared: Prepared) -> bool:
+        """Decide on a prepared file with what only the main process knows; count it."""
+        if prepared.skipped:
             self.summary.skipped += 1
-            return None
-        result = read_product(path, sha, size, self.reader, version, series_suffix)
-        problems = list(result.problems)
-        record = result.record
-        if record is not None:
+            return False
+        record, sha = prepared.record, prepared.sha256
+        problems = list(prepared.problems)
+        if record is not None and sha is not None:
             if (record.version, record.file_name, sha) in self._known:
-                self.summary.skipped += 1  # a version inferred from the layout
-                return None
+                # The same file twice in one run (e.g. listed twice) is stored once.
+                self.store.discard(prepared.staged)
+                self.summary.skipped += 1
+                return False
             other = self._known_path.get(record.archive_path)
             if other is not None and other != sha:
                 problems.append(
                     Problem("LC015", f"{record.archive_path} is stored with sha256 {other[:12]}…")
                 )
-        if record is None or is_rejected(problems, self.strict):
-            self._reject(path, problems)
-            return None
+        if record is None or sha is None or is_rejected(problems, self.strict):
+            self.store.discard(prepared.staged)
+            self._reject(prepared.path, problems)
+            return False
+        record.problems = problems
         self.summary.warnings += sum(1 for p in problems if p.kind.severity is Severity.WARNING)
-        # The same file twice in one run (e.g. listed twice) is stored once.
         self._known.add((record.version, record.file_name, sha))
         self._known_path[record.archive_path] = sha
-        return record
+        return True
 
     def _store_batch(
-        self, batch: list[ProductRecord], also: Callable[[list[int]], None] | None = None
+        self, batch: list[Prepared], also: Callable[[list[int]], None] | None = None
     ) -> list[int]:
+        """Journal, move the staged copies into place, register: the crash-safe order."""
         if not batch:
             return []
-        register.add_pending(self.conn, batch)
-        for record in batch:
-            self.store.put(record.archive_path, record.source, record.sha256)
-        return self._registrar.register(batch, self.summary.ingest_id, also)
+        records = [p.record for p in batch if p.record is not None]
+        register.add_pending(self.conn, records)
+        for prepared in batch:
+            record = prepared.record
+            assert record is not None
+            self.store.commit(prepared.staged, record.archive_path, record.sha256)
+        return self._registrar.register(records, self.summary.ingest_id, also)
 
     def _reject(self, path: Path, problems: list[Problem]) -> None:
         self.summary.rejected += 1
@@ -259,7 +255,7 @@ class Ingest:
             shutil.rmtree(staging, ignore_errors=True)
 
     def _ingest_delivery(self, delivery: str, groups: list[AlertGroup], staging: Path) -> None:
-        batch: list[ProductRecord] = []
+        batch: list[Prepared] = []
         daily_in_batch = 0
         for group in groups:
             n_files = len(group.files)
@@ -270,12 +266,15 @@ class Ingest:
                     self._reject(path, joined.problems)
                 continue
             skipped_before = self.summary.skipped
-            record = self._check(
-                joined.path, version=f"N1-ALERT-{group.week}", series_suffix=f":{group.week}"
+            prepared = prepare(
+                joined.path,
+                version=f"N1-ALERT-{group.week}",
+                series_suffix=f":{group.week}",
+                state=self._worker_state(),
             )
-            # Counted per daily file, like every other file seen: _check counted one.
-            if record is not None:
-                batch.append(record)
+            # Counted per daily file, like every other file seen: _accept counts one.
+            if self._accept(prepared):
+                batch.append(prepared)
                 daily_in_batch += n_files
             elif self.summary.skipped > skipped_before:
                 self.summary.skipped += n_files - 1
@@ -283,7 +282,8 @@ class Ingest:
                 self.summary.rejected += n_files - 1
         if not batch:
             return
-        run = batch[0].run
+        assert batch[0].record is not None
+        run = batch[0].record.run
 
         def record_delivery(ids: list[int]) -> None:
             # In the products' transaction: a crash cannot leave products without their

@@ -82,13 +82,12 @@ class Registrar:
         ``also`` runs inside the same transaction with the new ids (e.g. to record an alert
         delivery, so that a crash cannot separate it from its products).
         """
-        ids: list[int] = []
         with self.conn.transaction():
             for record in records:
                 self._collection(record.collection)
-                run_id = self._run(record.run)
-                star_id = self._star(record.star)
-                ids.append(self._product(record, run_id, star_id))
+            run_ids = [self._run(record.run) for record in records]
+            star_ids = self._stars([record.star for record in records])
+            ids = self._products(records, run_ids, star_ids)
             with self.conn.cursor() as cur:
                 cur.executemany(
                     "INSERT INTO archive.product_copies (product_id, site) VALUES (%s, %s)",
@@ -154,33 +153,17 @@ class Registrar:
         self._runs[key] = int(row[0])
         return self._runs[key]
 
-    def _star(self, star: StarInfo) -> int:
-        # A later product fills what an earlier one lacked; known values are not overwritten
-        # by missing ones.
-        pos = f"({star.ra}d, {star.dec}d)" if star.ra is not None and star.dec is not None else None
-        row = self.conn.execute(
-            "INSERT INTO archive.stars (mission, source_id, name, pos, ra, dec, mag_b, mag_v,"
-            " mag_r, mag_i, spectral_type, lum_class, teff, contamination)"
-            " VALUES (%s, %s, %s, %s::spoint, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (mission, source_id) DO UPDATE SET"
-            "  pos = coalesce(excluded.pos, archive.stars.pos),"
-            "  ra = coalesce(excluded.ra, archive.stars.ra),"
-            "  dec = coalesce(excluded.dec, archive.stars.dec),"
-            "  mag_b = coalesce(excluded.mag_b, archive.stars.mag_b),"
-            "  mag_v = coalesce(excluded.mag_v, archive.stars.mag_v),"
-            "  mag_r = coalesce(excluded.mag_r, archive.stars.mag_r),"
-            "  mag_i = coalesce(excluded.mag_i, archive.stars.mag_i),"
-            "  spectral_type = coalesce(excluded.spectral_type, archive.stars.spectral_type),"
-            "  lum_class = coalesce(excluded.lum_class, archive.stars.lum_class),"
-            "  teff = coalesce(excluded.teff, archive.stars.teff),"
-            "  contamination = coalesce(excluded.contamination, archive.stars.contamination),"
-            "  updated = now()"
-            " RETURNING star_id",
+    def _stars(self, stars: Sequence[StarInfo]) -> list[int]:
+        """Upsert the stars (pipelined); a later product fills what an earlier one lacked, and
+        known values are never overwritten by missing ones."""
+        params = [
             (
                 star.mission,
                 star.source_id,
                 star.name,
-                pos,
+                f"({star.ra}d, {star.dec}d)"
+                if star.ra is not None and star.dec is not None
+                else None,
                 star.ra,
                 star.dec,
                 star.mag_b,
@@ -191,19 +174,17 @@ class Registrar:
                 star.lum_class,
                 star.teff,
                 star.contamination,
-            ),
-        ).fetchone()
-        assert row is not None
-        return int(row[0])
+            )
+            for star in stars
+        ]
+        with self.conn.cursor() as cur:
+            cur.executemany(_UPSERT_STAR, params, returning=True)
+            return _returned(cur)
 
-    def _product(self, r: ProductRecord, run_id: int, star_id: int) -> int:
-        row = self.conn.execute(
-            "INSERT INTO archive.products (collection_id, run_id, star_id, level, product_type,"
-            " series, version, version_rank, layout, file_name, archive_path, t_min, t_max,"
-            " time_scale, time_refpos, n_points, n_good, sampling, bands, ccd, window_id,"
-            " file_size, sha256, warnings, access_group) VALUES (%s, %s, %s, %s, %s, %s, %s,"
-            " %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " RETURNING product_id",
+    def _products(
+        self, records: Sequence[ProductRecord], run_ids: list[int], star_ids: list[int]
+    ) -> list[int]:
+        params = [
             (
                 r.collection.collection_id,
                 run_id,
@@ -230,10 +211,52 @@ class Registrar:
                 r.sha256,
                 sorted({p.code for p in r.problems}),
                 r.access_group,
-            ),
-        ).fetchone()
+            )
+            for r, run_id, star_id in zip(records, run_ids, star_ids, strict=True)
+        ]
+        with self.conn.cursor() as cur:
+            cur.executemany(_INSERT_PRODUCT, params, returning=True)
+            return _returned(cur)
+
+
+def _returned(cur: psycopg.Cursor) -> list[int]:
+    """The id each statement of an ``executemany(..., returning=True)`` returned."""
+    ids = []
+    while True:
+        row = cur.fetchone()
         assert row is not None
-        return int(row[0])
+        ids.append(int(row[0]))
+        if not cur.nextset():
+            return ids
+
+
+_UPSERT_STAR = (
+    "INSERT INTO archive.stars (mission, source_id, name, pos, ra, dec, mag_b, mag_v,"
+    " mag_r, mag_i, spectral_type, lum_class, teff, contamination)"
+    " VALUES (%s, %s, %s, %s::spoint, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT (mission, source_id) DO UPDATE SET"
+    "  pos = coalesce(excluded.pos, archive.stars.pos),"
+    "  ra = coalesce(excluded.ra, archive.stars.ra),"
+    "  dec = coalesce(excluded.dec, archive.stars.dec),"
+    "  mag_b = coalesce(excluded.mag_b, archive.stars.mag_b),"
+    "  mag_v = coalesce(excluded.mag_v, archive.stars.mag_v),"
+    "  mag_r = coalesce(excluded.mag_r, archive.stars.mag_r),"
+    "  mag_i = coalesce(excluded.mag_i, archive.stars.mag_i),"
+    "  spectral_type = coalesce(excluded.spectral_type, archive.stars.spectral_type),"
+    "  lum_class = coalesce(excluded.lum_class, archive.stars.lum_class),"
+    "  teff = coalesce(excluded.teff, archive.stars.teff),"
+    "  contamination = coalesce(excluded.contamination, archive.stars.contamination),"
+    "  updated = now()"
+    " RETURNING star_id"
+)
+_INSERT_PRODUCT = (
+    "INSERT INTO archive.products (collection_id, run_id, star_id, level, product_type,"
+    " series, version, version_rank, layout, file_name, archive_path, t_min, t_max,"
+    " time_scale, time_refpos, n_points, n_good, sampling, bands, ccd, window_id,"
+    " file_size, sha256, warnings, access_group) VALUES (%s, %s, %s, %s, %s, %s, %s,"
+    " %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    " RETURNING product_id"
+)
 
 
 def start_ingest(conn: psycopg.Connection, argv: Sequence[str]) -> int:

@@ -2,4 +2,5 @@
 
 from vo_node.cli import main
 
-main()
+if __name__ == "__main__":  # worker processes import this module too: no side effects then
+    main()

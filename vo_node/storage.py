@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from typing import BinaryIO
 
 from vo_node.errors import StorageError
 
-_CHUNK = 1 << 20
+_CHUNK = 1 << 20  # read size when hashing large files
 _INCOMING = ".incoming"
 
 
@@ -49,10 +48,12 @@ class Site:
     root: Path
 
     def path(self, relpath: str) -> Path:
-        target = (self.root / relpath).resolve()
-        if not target.is_relative_to(self.root.resolve()):
+        # A lexical check (no realpath: it costs a system call per component): archive paths
+        # are written by the ingest, never taken from a request, and must stay inside the root.
+        parts = Path(relpath).parts
+        if not parts or Path(relpath).is_absolute() or ".." in parts:
             raise StorageError(f"path {relpath!r} escapes storage root {self.name}")
-        return target
+        return self.root / relpath
 
     def check(self) -> None:
         """Raise unless the root exists and is writable: a missing root is never re-created
@@ -80,27 +81,44 @@ class Site:
     def incoming(self) -> Path:
         return self.root / _INCOMING
 
-    def write(self, relpath: str, source: Path, sha256: str, fsync: bool) -> None:
-        """Copy ``source`` to ``relpath``, verified, atomically; an equal copy is kept as is."""
-        target = self.path(relpath)
-        if target.is_file():
-            if sha256_file(target) == sha256:
-                return
-            raise StorageError(f"{self.name}:{relpath} exists with other content")
+    def stage(self, data: bytes, fsync: bool) -> Path:
+        """Write ``data`` into ``.incoming`` and verify it by reading it back; return the file.
+
+        Comparing the bytes read back with the bytes meant is as strong as re-hashing them
+        (their SHA-256 is known) and several times cheaper.
+        """
         tmp = self.incoming() / f"{uuid.uuid4().hex}.part"
         tmp.parent.mkdir(parents=True, exist_ok=True)
         try:
-            with source.open("rb") as src, tmp.open("wb") as dst:
-                shutil.copyfileobj(src, dst, _CHUNK)
+            with tmp.open("wb") as dst:
+                dst.write(data)
                 if fsync:
                     dst.flush()
                     os.fsync(dst.fileno())
-            if sha256_file(tmp) != sha256:
-                raise StorageError(f"copy to {self.name}:{relpath} does not verify")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, target)
-        finally:
+            if tmp.read_bytes() != data:
+                raise StorageError(f"copy to site {self.name} does not read back equal")
+        except BaseException:
             tmp.unlink(missing_ok=True)
+            raise
+        return tmp
+
+    def commit(self, staged: Path, relpath: str, sha256: str) -> None:
+        """Move a staged copy into place; an existing equal copy is kept, never overwritten."""
+        target = self.path(relpath)
+        if target.is_file():
+            staged.unlink(missing_ok=True)
+            if sha256_file(target) != sha256:
+                raise StorageError(f"{self.name}:{relpath} exists with other content")
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged, target)
+
+    def write(self, relpath: str, source: Path, sha256: str, fsync: bool) -> None:
+        """Copy ``source`` to ``relpath``, verified, atomically."""
+        data = source.read_bytes()
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise StorageError(f"{source} does not have the expected checksum")
+        self.commit(self.stage(data, fsync), relpath, sha256)
 
     def restore_from(self, other: Site, relpath: str, sha256: str, fsync: bool = True) -> None:
         """Replace this site's copy with the other site's, which must verify first."""
@@ -156,6 +174,26 @@ class MirroredStore:
     def put(self, relpath: str, source: Path, sha256: str) -> None:
         for site in self.sites:
             site.write(relpath, source, sha256, self.fsync)
+
+    def stage(self, data: bytes) -> list[Path]:
+        """Verified copies of ``data`` in every site's ``.incoming``, in site order."""
+        staged: list[Path] = []
+        try:
+            for site in self.sites:
+                staged.append(site.stage(data, self.fsync))
+        except BaseException:
+            self.discard(staged)
+            raise
+        return staged
+
+    def commit(self, staged: list[Path], relpath: str, sha256: str) -> None:
+        for site, tmp in zip(self.sites, staged, strict=True):
+            site.commit(tmp, relpath, sha256)
+
+    @staticmethod
+    def discard(staged: list[Path]) -> None:
+        for tmp in staged:
+            tmp.unlink(missing_ok=True)
 
     def remove(self, relpath: str) -> None:
         for site in self.sites:

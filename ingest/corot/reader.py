@@ -20,6 +20,7 @@ import numpy as np
 
 from ingest.corot import names
 from ingest.corot.runs import run_by_code
+from ingest.fitscards import HeaderError, parse_header
 from ingest.problems import Problem
 from ingest.records import CollectionInfo, ProductRecord, ReadResult, RunInfo, StarInfo
 
@@ -224,7 +225,7 @@ def _corotid(header: _Header) -> int | None:
 
 
 def _truncated(fits: Any, size: int) -> bool:
-    data_end = int(fits[len(fits) - 1].get_offsets()["data_end"])
+    data_end = int(fits[-1].get_offsets()["data_end"])
     return size < data_end
 
 
@@ -285,8 +286,10 @@ def read_product(
     config: ReaderConfig | None = None,
     version: str | None = None,
     series_suffix: str = "",
+    data: bytes | None = None,
 ) -> ReadResult:
-    """Read one product file. ``version`` overrides the archive directory (alert products)."""
+    """Read one product file. ``version`` overrides the archive directory (alert products);
+    ``data`` is the file's bytes when the caller already holds them."""
     config = config or ReaderConfig()
     problems: list[Problem] = []
     parsed = names.parse_product_name(path.name)
@@ -294,11 +297,18 @@ def read_product(
         problems.append(Problem("LC008", f"{path.name!r} is not a CoRoT product file name"))
         return ReadResult(path, None, problems)
     try:
+        primary, _ = parse_header(data if data is not None else path.read_bytes())
+    except HeaderError as exc:
+        problems.append(Problem("LC003", str(exc)))
+        return ReadResult(path, None, problems)
+    try:
         with fitsio.FITS(str(path)) as fits:
             if _truncated(fits, size):
                 problems.append(Problem("LC004", f"{size} bytes on disk"))
                 return ReadResult(path, None, problems)
-            record = _read_open(fits, path, parsed, sha256, size, config, version, problems)
+            record = _read_open(
+                fits, primary, path, parsed, sha256, size, config, version, problems
+            )
             if record is not None:
                 record.series += series_suffix
     except OSError as exc:
@@ -320,6 +330,7 @@ def _first_line(exc: Exception) -> str:
 
 def _read_open(
     fits: Any,
+    primary: dict[str, object],
     path: Path,
     parsed: names.ProductName,
     sha256: str,
@@ -328,8 +339,8 @@ def _read_open(
     version: str | None,
     problems: list[Problem],
 ) -> ProductRecord | None:
-    header = _Header(fits[0].read_header(), problems)
-    hdus = {fits[i].get_extname().upper() for i in range(1, len(fits))}
+    header = _Header(primary, problems)
+    hdus = {hdu.get_extname().upper() for hdu in list(fits)[1:]}
     layout = _choose_layout(hdus)
     if layout is None:
         problems.append(Problem("LC005", f"HDUs {sorted(hdus)} match no known layout"))
