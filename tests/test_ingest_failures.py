@@ -179,3 +179,16 @@ def test_killed_ingest_leaves_nothing_half_written(node: Node, workdir: Path, mo
     files = fits_files(delivery)
     daily = [p for p in files if "_ALERT_" in p.name]
     assert len(registered) == len(files) - len(daily) + len(group_daily_files(daily))
+
+
+def test_second_concurrent_ingest_is_refused(node: Node, sample_dir: Path) -> None:
+    from ingest.register import INGEST_LOCK_KEY
+
+    with node.db.admin(autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (INGEST_LOCK_KEY,))
+        proc = node.cli("ingest", str(sample_dir))
+    assert proc.returncode == 2
+    assert "another ingest or repair is running" in proc.stderr
+    assert node.scalar("SELECT count(*) FROM archive.products") == 0
+    # Once the first is over, the same command goes through.
+    assert node.cli("ingest", str(sample_dir)).returncode == 0
