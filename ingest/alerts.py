@@ -50,16 +50,25 @@ class Concatenated:
     n_duplicates: int = 0
 
 
+def delivery_of(path: Path) -> tuple[str, str] | None:
+    """(delivery, week) of a daily file in ``<RUN>/<yyyy>W<ww>/``; None outside such a
+    directory, where the delivery a file belongs to cannot be known."""
+    week_dir, run_dir = path.parent.name, path.parent.parent.name
+    if not names.DELIVERY_WEEK.match(week_dir) or not names.RUN_CODE.match(run_dir):
+        return None
+    return f"{run_dir}_{week_dir}", week_dir
+
+
 def group_daily_files(files: list[Path]) -> list[AlertGroup]:
-    """Group daily files by delivery (their directory) and star."""
+    """Group daily files by delivery (their directory) and star; files outside a delivery
+    directory are left out (the caller rejects them)."""
     groups: dict[tuple[Path, int, str], AlertGroup] = {}
     for path in sorted(files):
         parsed = names.parse_alert_day_name(path.name)
-        if parsed is None:
+        where = delivery_of(path)
+        if parsed is None or where is None:
             continue
-        week_dir = path.parent.name
-        run_dir = path.parent.parent.name
-        delivery = f"{run_dir}_{week_dir}"
+        delivery, week_dir = where
         key = (path.parent, parsed.corotid, parsed.mode)
         if key not in groups:
             groups[key] = AlertGroup(delivery, week_dir, parsed.corotid, parsed.mode)
@@ -96,8 +105,17 @@ def concatenate(group: AlertGroup, out_dir: Path) -> Concatenated:
     if problems:
         return Concatenated(group, None, problems)
     runs = {str(h.get("RUN_CODE", "")).strip() for h in headers}
-    if len(runs) != 1 or len({t.dtype for t in tables}) != 1:
-        problems.append(Problem("LC018", f"runs {sorted(runs)} or column sets differ"))
+    expected_run = group.delivery.split("_", 1)[0]
+    stated = {str(h["DELIVERY"]).strip() for h in headers if "DELIVERY" in h}
+    if runs != {expected_run} or len({t.dtype for t in tables}) != 1:
+        problems.append(
+            Problem(
+                "LC018", f"runs {sorted(runs)} in delivery of {expected_run}, or columns differ"
+            )
+        )
+    elif stated - {group.delivery}:
+        problems.append(Problem("LC018", f"DELIVERY {sorted(stated)} in {group.delivery}"))
+    if problems:
         return Concatenated(group, None, problems)
     data = np.concatenate(tables)
     order = np.argsort(data["DATETT"], kind="stable")
@@ -151,24 +169,35 @@ class AlertHandler:
         message = json.dumps(
             {"delivery": delivery, "light_curves": light_curves}, indent=1, sort_keys=True
         )
+        try:
+            return self._send(delivery, message)
+        except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
+            # A handler that cannot be reached never undoes the ingest: the delivery stays
+            # pending and the next ingest hands it over again.
+            return f"failed: {exc}"
+
+    def _send(self, delivery: str, message: str) -> str:
         if self.command:
-            try:
-                proc = subprocess.run(
-                    shlex.split(self.command),
-                    input=message,
-                    text=True,
-                    capture_output=True,
-                    timeout=600,
-                    check=False,
-                )
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                return f"failed: {exc}"
+            proc = subprocess.run(
+                shlex.split(self.command),
+                input=message,
+                text=True,
+                capture_output=True,
+                timeout=600,
+                check=False,
+            )
             if proc.returncode != 0:
                 return f"failed: exit {proc.returncode}: {proc.stderr.strip()[:300]}"
             return "ok"
         self.spool.mkdir(parents=True, exist_ok=True)
+        # A later announcement for the same delivery (stars added by a re-delivery) gets a
+        # file of its own: the reader may not have taken the first one yet.
         target = self.spool / f"{delivery}.json"
-        tmp = target.with_suffix(".json.tmp")
+        sequence = 1
+        while target.exists():
+            sequence += 1
+            target = self.spool / f"{delivery}.{sequence}.json"
+        tmp = self.spool / f".{target.name}.tmp"
         tmp.write_text(message)
         os.replace(tmp, target)  # readers of the spool never see half a file
         return "ok"

@@ -12,7 +12,6 @@ re-run skips files whose checksum is already registered.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from ingest.alerts import (
     AlertGroup,
     AlertHandler,
     concatenate,
+    delivery_of,
     group_by_delivery,
     group_daily_files,
 )
@@ -32,6 +32,8 @@ from ingest.corot import names
 from ingest.corot.reader import ReaderConfig
 from ingest.prepare import Prepared, WorkerState, prepare, prepared_in_order
 from ingest.problems import Problem, Severity, is_rejected
+from ingest.records import ProductRecord
+from vo_node.db import locks
 from vo_node.errors import IngestError
 from vo_node.storage import MirroredStore
 
@@ -127,7 +129,7 @@ class Ingest:
 
     def run(self, paths: Sequence[Path], argv: Sequence[str] = ()) -> IngestSummary:
         self.store.check()
-        if not register.try_lock(self.conn):
+        if not locks.try_lock(self.conn):
             raise IngestError(
                 "another ingest or repair is running on this archive", hint="wait for it to end"
             )
@@ -146,7 +148,7 @@ class Ingest:
                 self.conn, s.ingest_id, s.seen, s.ingested, s.skipped, s.rejected
             )
         finally:
-            register.unlock(self.conn)
+            locks.unlock(self.conn)
         return self.summary
 
     # -- recovery ------------------------------------------------------------------------------
@@ -164,7 +166,9 @@ class Ingest:
             self.progress(n)
 
     def _worker_state(self) -> WorkerState:
-        return WorkerState(self.store, self.reader, self.strict, set(self._known))
+        # The live set: in-process preparation sees what this run has added; the pool's
+        # workers get a copy when it is pickled for them.
+        return WorkerState(self.store, self.reader, self.strict, self._known)
 
     def _ingest_products(self, files: list[Path]) -> None:
         batch: list[Prepared] = []
@@ -179,8 +183,11 @@ class Ingest:
         self._store_batch(batch)
         self.summary.ingested += len(batch)
 
-    def _accept(self, prepared: Prepared) -> bool:
-        """Decide on a prepared file with what only the main process knows; count it."""
+    def _accept(self, prepared: Prepared, sources: list[Path] | None = None) -> bool:
+        """Decide on a prepared file with what only the main process knows; count it.
+
+        ``sources`` are the files a rejection is reported against (an alert light curve's
+        daily files) when they are not the prepared file itself."""
         if prepared.skipped:
             self.summary.skipped += 1
             return False
@@ -199,7 +206,8 @@ class Ingest:
                 )
         if record is None or sha is None or is_rejected(problems, self.strict):
             self.store.discard(prepared.staged)
-            self._reject(prepared.path, problems)
+            for source in sources or [prepared.path]:
+                self._reject(source, problems)
             return False
         record.problems = problems
         self.summary.warnings += sum(1 for p in problems if p.kind.severity is Severity.WARNING)
@@ -213,11 +221,9 @@ class Ingest:
         """Journal, move the staged copies into place, register: the crash-safe order."""
         if not batch:
             return []
-        records = [p.record for p in batch if p.record is not None]
+        records = [_record(p) for p in batch]
         register.add_pending(self.conn, records)
-        for prepared in batch:
-            record = prepared.record
-            assert record is not None
+        for prepared, record in zip(batch, records, strict=True):
             self.store.commit(prepared.staged, record.archive_path, record.sha256)
         return self._registrar.register(records, self.summary.ingest_id, also)
 
@@ -247,14 +253,23 @@ class Ingest:
     def _ingest_alerts(self, daily: list[Path]) -> None:
         if not daily:
             return
-        staging = Path(tempfile.mkdtemp(prefix="alerts-", dir=self.quarantine.parent))
+        for path in daily:
+            if delivery_of(path) is None:
+                self._tick()
+                self._reject(path, [Problem("LC022", f"in {path.parent}")])
+        # Concatenations are written inside a storage root's .incoming: swept by the next
+        # ingest if this one is killed, and on the same file system as their destination.
+        staging = self.store.sites[0].incoming() / f"alerts-{self.summary.ingest_id}"
+        state = self._worker_state()
         try:
             for delivery, groups in sorted(group_by_delivery(group_daily_files(daily)).items()):
-                self._ingest_delivery(delivery, groups, staging / delivery)
+                self._ingest_delivery(delivery, groups, staging / delivery, state)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
-    def _ingest_delivery(self, delivery: str, groups: list[AlertGroup], staging: Path) -> None:
+    def _ingest_delivery(
+        self, delivery: str, groups: list[AlertGroup], staging: Path, state: WorkerState
+    ) -> None:
         batch: list[Prepared] = []
         daily_in_batch = 0
         for group in groups:
@@ -270,67 +285,38 @@ class Ingest:
                 joined.path,
                 version=f"N1-ALERT-{group.week}",
                 series_suffix=f":{group.week}",
-                state=self._worker_state(),
+                state=state,
             )
-            # Counted per daily file, like every other file seen: _accept counts one.
-            if self._accept(prepared):
+            # Counted per daily file, like every other file seen.
+            if self._accept(prepared, sources=group.files):
                 batch.append(prepared)
                 daily_in_batch += n_files
             elif self.summary.skipped > skipped_before:
                 self.summary.skipped += n_files - 1
-            else:
-                self.summary.rejected += n_files - 1
         if not batch:
             return
-        assert batch[0].record is not None
-        run = batch[0].record.run
-
-        def record_delivery(ids: list[int]) -> None:
-            # In the products' transaction: a crash cannot leave products without their
-            # delivery, so a delivery whose handler did not run is retried by the next ingest.
-            self.conn.execute(
-                "INSERT INTO archive.alert_deliveries (delivery, run_id, products)"
-                " SELECT %s, run_id, %s FROM archive.runs WHERE mission = %s AND code = %s"
-                " ON CONFLICT (delivery) DO UPDATE"
-                " SET products = archive.alert_deliveries.products || excluded.products,"
-                " handled_at = NULL",
-                (delivery, ids, run.mission, run.code),
-            )
-
-        self._store_batch(batch, record_delivery)
+        run = _record(batch[0]).run
+        self._store_batch(
+            batch,
+            # In the products' transaction: a crash cannot separate products from their
+            # delivery, so a delivery whose handler did not run is handed over next time.
+            lambda ids: register.record_delivery(self.conn, delivery, ids, run.mission, run.code),
+        )
         self.summary.ingested += daily_in_batch
         self._handle(delivery)
 
     def _handle(self, delivery: str) -> None:
-        rows = self.conn.execute(
-            "SELECT p.product_id, s.source_id, r.code, p.product_type, p.archive_path,"
-            " p.t_min, p.t_max, p.n_points, p.sha256"
-            " FROM archive.alert_deliveries d JOIN archive.products p"
-            "  ON p.product_id = ANY(d.products)"
-            " JOIN archive.stars s USING (star_id) JOIN archive.runs r ON r.run_id = p.run_id"
-            " WHERE d.delivery = %s ORDER BY s.source_id",
-            (delivery,),
-        ).fetchall()
-        light_curves = [
-            {
-                "product_id": r[0],
-                "corotid": r[1],
-                "run": r[2],
-                "product_type": r[3],
-                "archive_path": r[4],
-                "t_min_mjd": r[5],
-                "t_max_mjd": r[6],
-                "n_points": r[7],
-                "sha256": r[8],
-                "paths": [str(site.path(r[4])) for site in self.store.sites],
-            }
-            for r in rows
-        ]
+        """Hand the delivery's light curves not yet handed over to the alert-mode handler."""
+        light_curves = register.pending_light_curves(self.conn, delivery)
+        for lc in light_curves:
+            lc["paths"] = [str(site.path(str(lc["archive_path"]))) for site in self.store.sites]
         status = self.handler.notify(delivery, light_curves)
-        self.conn.execute(
-            "UPDATE archive.alert_deliveries SET handler = %s, handler_status = %s,"
-            " handled_at = CASE WHEN %s = 'ok' THEN now() END WHERE delivery = %s",
-            (self.handler.describe(), status, status, delivery),
+        register.mark_handled(
+            self.conn,
+            delivery,
+            self.handler.describe(),
+            status,
+            [lc["product_id"] for lc in light_curves],
         )
         self.summary.deliveries.append(
             {"delivery": delivery, "light_curves": len(light_curves), "handler": status}
@@ -339,10 +325,12 @@ class Ingest:
     def _retry_handlers(self) -> None:
         """Deliveries whose handler failed or never ran (a crash) are handed over again."""
         done = {d["delivery"] for d in self.summary.deliveries}
-        pending = self.conn.execute(
-            "SELECT delivery FROM archive.alert_deliveries WHERE handled_at IS NULL"
-            " ORDER BY delivery"
-        ).fetchall()
-        for (delivery,) in pending:
+        for delivery in register.deliveries_pending(self.conn):
             if delivery not in done:
                 self._handle(delivery)
+
+
+def _record(prepared: Prepared) -> ProductRecord:
+    if prepared.record is None:
+        raise ValueError(f"{prepared.path} has no record")  # only accepted files get here
+    return prepared.record

@@ -36,7 +36,7 @@ KINDS: dict[str, ProblemKind] = {
         ProblemKind("LC006", _E, "missing column required by the layout"),
         ProblemKind("LC007", _E, "no valid time stamps"),
         ProblemKind("LC008", _E, "file name does not follow the archive's grammar"),
-        ProblemKind("LC009", _W, "header disagrees with the file name"),
+        ProblemKind("LC009", _E, "header disagrees with the file name"),
         ProblemKind("LC010", _W, "product version not found in the path; inferred from the layout"),
         ProblemKind("LC011", _W, "keyword value is not a number"),
         ProblemKind("LC012", _W, "no position in the header"),
@@ -48,6 +48,8 @@ KINDS: dict[str, ProblemKind] = {
         ProblemKind("LC018", _E, "alert daily files of one star disagree (run or mode)"),
         ProblemKind("LC019", _W, "run not in the run catalogue"),
         ProblemKind("LC020", _E, "content the reader cannot interpret"),
+        ProblemKind("LC021", _W, "layout does not match the version directory"),
+        ProblemKind("LC022", _E, "alert daily file outside a delivery directory <RUN>/<yyyy>W<ww>"),
     )
 }
 

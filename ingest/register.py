@@ -9,22 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 
 from ingest.problems import Problem
 from ingest.records import CollectionInfo, ProductRecord, RunInfo, StarInfo
-
-INGEST_LOCK_KEY = 0x494E4753  # 'INGS': one ingest (or repairing audit) at a time
-
-
-def try_lock(conn: psycopg.Connection) -> bool:
-    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (INGEST_LOCK_KEY,)).fetchone()
-    return bool(row and row[0])
-
-
-def unlock(conn: psycopg.Connection) -> None:
-    conn.execute("SELECT pg_advisory_unlock(%s)", (INGEST_LOCK_KEY,))
 
 
 def known_products(
@@ -257,6 +248,59 @@ _INSERT_PRODUCT = (
     " %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
     " RETURNING product_id"
 )
+
+
+def record_delivery(
+    conn: psycopg.Connection, delivery: str, ids: Sequence[int], mission: str, run_code: str
+) -> None:
+    """Record new alert light curves of a delivery as waiting for the handler."""
+    conn.execute(
+        "INSERT INTO archive.alert_deliveries (delivery, run_id, products, pending)"
+        " SELECT %s, run_id, %s, %s FROM archive.runs WHERE mission = %s AND code = %s"
+        " ON CONFLICT (delivery) DO UPDATE"
+        " SET products = archive.alert_deliveries.products || excluded.products,"
+        "     pending = archive.alert_deliveries.pending || excluded.pending",
+        (delivery, list(ids), list(ids), mission, run_code),
+    )
+
+
+def pending_light_curves(conn: psycopg.Connection, delivery: str) -> list[dict[str, Any]]:
+    """The delivery's light curves not yet handed to the alert-mode handler."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT p.product_id, s.source_id AS corotid, r.code AS run, p.product_type,"
+            " p.archive_path, p.t_min AS t_min_mjd, p.t_max AS t_max_mjd, p.n_points,"
+            " p.sha256"
+            " FROM archive.alert_deliveries d"
+            " JOIN archive.products p ON p.product_id = ANY(d.pending)"
+            " JOIN archive.stars s USING (star_id) JOIN archive.runs r ON r.run_id = p.run_id"
+            " WHERE d.delivery = %s ORDER BY s.source_id, p.product_id",
+            (delivery,),
+        ).fetchall()
+
+
+def mark_handled(
+    conn: psycopg.Connection, delivery: str, handler: str, status: str, handed: Sequence[int]
+) -> None:
+    """Record the handler's answer; on success the handed light curves leave the queue."""
+    conn.execute(
+        "UPDATE archive.alert_deliveries SET handler = %s, handler_status = %s,"
+        " handled_at = CASE WHEN %s = 'ok' THEN now() ELSE handled_at END,"
+        " pending = CASE WHEN %s = 'ok'"
+        "   THEN ARRAY(SELECT unnest(pending) EXCEPT SELECT unnest(%s::bigint[]))"
+        "   ELSE pending END"
+        " WHERE delivery = %s",
+        (handler, status, status, status, list(handed), delivery),
+    )
+
+
+def deliveries_pending(conn: psycopg.Connection) -> list[str]:
+    """Deliveries with light curves the handler has not taken (it failed, or a crash)."""
+    rows = conn.execute(
+        "SELECT delivery FROM archive.alert_deliveries WHERE cardinality(pending) > 0"
+        " ORDER BY delivery"
+    ).fetchall()
+    return [str(r[0]) for r in rows]
 
 
 def start_ingest(conn: psycopg.Connection, argv: Sequence[str]) -> int:

@@ -64,8 +64,8 @@ class Node:
         env = dict(os.environ)
         env.update(
             VO_NODE_VAR_DIR=str(s.var_dir),
-            VO_NODE_PG_DATA=str(s.pg_data_dir),
-            VO_NODE_PG_SOCKET_DIR=str(s.pg_socket),
+            VO_NODE_PG_DATA=str(self.db.cluster.data_dir),
+            VO_NODE_PG_SOCKET_DIR=str(self.db.cluster.socket_dir),
             VO_NODE_PG_PORT=str(s.pg_port),
             VO_NODE_DATABASE=s.database,
             VO_NODE_STORAGE_ROOTS=",".join(str(r) for r in s.roots),
@@ -135,7 +135,7 @@ def sample_dir(workdir: Path) -> Path:
     from ingest.sample import SampleSpec, generate
 
     out = workdir / "sample"
-    generate(SampleSpec(out_dir=out, stars=120, runs=3, seed=7, days=6.0))
+    generate(SampleSpec(out_dir=out, stars=120, runs=3, seed=7, days=6.0, n1_fraction=0.3))
     return out
 
 

@@ -110,3 +110,47 @@ def test_failed_handler_is_retried_by_the_next_ingest(
         node.scalar("SELECT count(*) FROM archive.alert_deliveries WHERE handled_at IS NULL") == 0
     )
     assert len(list(node.settings.spool.glob("*.json"))) == failed
+
+
+def test_redelivery_announces_only_the_new_light_curves(
+    node: Node, sample_dir: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    groups = group_daily_files(_daily(sample_dir))
+    delivery = max({g.delivery for g in groups}, key=lambda d: sum(g.delivery == d for g in groups))
+    mine = [g for g in groups if g.delivery == delivery]
+    assert len(mine) >= 2, "a delivery with several stars"
+    late, early = mine[0], mine[1:]
+    target = tmp_path / "N1-ALERT" / late.files[0].parent.parent.name / late.week
+    target.mkdir(parents=True)
+    for group in early:
+        for path in group.files:
+            shutil.copyfile(path, target / path.name)
+    node.cli("ingest", str(tmp_path / "N1-ALERT"), check=True)
+    for path in late.files:  # the late star's files arrive afterwards
+        shutil.copyfile(path, target / path.name)
+    node.cli("ingest", str(tmp_path / "N1-ALERT"), check=True)
+
+    first = json.loads((node.settings.spool / f"{delivery}.json").read_text())
+    second = json.loads((node.settings.spool / f"{delivery}.2.json").read_text())
+    assert {lc["corotid"] for lc in first["light_curves"]} == {g.corotid for g in early}
+    assert [lc["corotid"] for lc in second["light_curves"]] == [late.corotid]
+    assert node.scalar(
+        "SELECT cardinality(products) FROM archive.alert_deliveries WHERE delivery = %s", delivery
+    ) == len(mine)
+
+
+def test_daily_file_outside_a_delivery_directory_is_rejected(
+    node: Node, sample_dir: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    stray = tmp_path / "flat" / _daily(sample_dir)[0].name
+    stray.parent.mkdir()
+    shutil.copyfile(_daily(sample_dir)[0], stray)
+    proc = node.cli("ingest", "--json", str(stray.parent))
+    assert proc.returncode == 1
+    summary = json.loads(proc.stdout)
+    assert summary["rejected"] == 1 and summary["ingested"] == 0
+    assert [p["code"] for p in summary["rejections"][0]["problems"]] == ["LC022"]

@@ -88,3 +88,27 @@ def test_sample_checks_a_subset(node: Node, sample_dir: Path) -> None:
     assert report["checked"] == 5
     bad = node.cli("audit", "--sample", "lots")
     assert bad.returncode == 2 and "give a count" in bad.stderr
+
+
+def test_missing_storage_root_is_a_clear_error(node: Node, sample_dir: Path) -> None:
+    _ingested(node, sample_dir)
+    import shutil
+
+    shutil.rmtree(node.settings.roots[1])
+    proc = node.cli("audit", "--repair")
+    assert proc.returncode == 2
+    assert "storage root b" in proc.stderr and "does not exist" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    # Nothing was recorded as missing: an absent root is not a thousand lost copies.
+    assert node.scalar("SELECT count(*) FROM archive.product_copies WHERE status <> 'ok'") == 0
+
+
+def test_repair_waits_for_no_ingest(node: Node, sample_dir: Path) -> None:
+    _ingested(node, sample_dir)
+    from vo_node.db.locks import STORAGE_WRITER
+
+    with node.db.admin(autocommit=True) as ingest_session:
+        ingest_session.execute("SELECT pg_advisory_lock(%s)", (STORAGE_WRITER,))
+        blocked = node.cli("audit", "--repair")
+        assert blocked.returncode == 2 and "ingest or another repair is running" in blocked.stderr
+        assert node.cli("audit").returncode == 0  # a read-only audit needs no lock

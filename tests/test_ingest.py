@@ -25,7 +25,7 @@ def test_ingest_registers_every_layout_and_version(node: Node, sample_dir: Path)
     assert stored == n2_files
 
     layouts = {r[0] for r in node.rows("SELECT DISTINCT layout FROM archive.products")}
-    assert {"v4-exo", "v4-astero", "v1-3-exo", "n1-exo"} <= layouts
+    assert layouts == {"v4-exo", "v4-astero", "v1-3-exo", "v1-3-astero", "n1-exo", "n1-astero"}
     types = {r[0] for r in node.rows("SELECT DISTINCT product_type FROM archive.products")}
     assert {"EN2_STAR_CHR", "EN2_STAR_MON", "AN2_STAR"} <= types
     assert any(t.startswith("EN1_ALERT_") for t in types)
@@ -73,6 +73,48 @@ def test_metadata_matches_the_headers_and_the_truth(node: Node, sample_dir: Path
         " OR n_good > n_points OR n_points = 0"
     )
     assert bad == 0
+
+
+def _first_time(path: Path) -> tuple[float, float]:
+    """The first and last time stamp of a file as MJD, read independently with astropy,
+    following docs/corot-files.md: v4 columns are JD - 2400000, v1-3 columns CoRoT JD
+    (JD - 2451545)."""
+    from astropy.io import fits
+
+    with fits.open(path) as hdul:
+        names = {h.name for h in hdul}
+        if "BARFILL" in names or ("BAR" in names and "DATEBARTT" in hdul["BAR"].columns.names):
+            values = hdul["BAR"].data["DATEBARTT"] - 0.5
+        elif "BINTABLE" in names:
+            values = hdul["BINTABLE"].data["DATEHEL"] + 51544.5
+        elif "HEL" in names:
+            values = hdul["HEL"].data["DATEHEL"] + 51544.5
+        else:  # N1 astero: RAW only
+            values = hdul["RAW"].data["DATETT"] - 0.5
+    return float(values.min()), float(values.max())
+
+
+def test_time_ranges_are_mjd_of_the_files(node: Node, sample_dir: Path) -> None:
+    node.cli("ingest", str(sample_dir), check=True)
+    rows = node.rows("SELECT file_name, archive_path, t_min, t_max, layout FROM archive.products")
+    by_layout: dict[str, int] = {}
+    for _, relpath, t_min, t_max, layout in rows:
+        expected = _first_time(node.settings.roots[0] / str(relpath))
+        assert abs(float(t_min) - expected[0]) < 1e-9, (relpath, t_min, expected)  # type: ignore[arg-type]
+        assert abs(float(t_max) - expected[1]) < 1e-9, (relpath, t_max, expected)  # type: ignore[arg-type]
+        by_layout[str(layout)] = by_layout.get(str(layout), 0) + 1
+    assert len(by_layout) == 6
+    # Versions 1-3 and 4 of one star and run count time differently; both must land on the
+    # same MJD (the start does not move between versions; light-time corrections differ by
+    # seconds).
+    pairs = node.rows(
+        "SELECT a.t_min, b.t_min FROM archive.products a JOIN archive.products b"
+        " USING (star_id, run_id, series)"
+        " WHERE a.layout LIKE 'v4-%%' AND b.layout LIKE 'v1-3-%%'"
+    )
+    assert pairs
+    for v4_start, v13_start in pairs:
+        assert abs(float(v4_start) - float(v13_start)) < 0.01  # type: ignore[arg-type]
 
 
 def test_latest_view_picks_the_newest_version(node: Node, sample_dir: Path) -> None:

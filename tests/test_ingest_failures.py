@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -20,7 +21,7 @@ from vo_node.storage import sha256_file
 
 
 def _copy_some(sample: Path, dest: Path, pattern: str, n: int) -> list[Path]:
-    picked = [p for p in fits_files(sample) if pattern in str(p)][:n]
+    picked = [p for p in fits_files(sample) if re.search(pattern, str(p))][:n]
     out = []
     for path in picked:
         target = dest / path.relative_to(sample)
@@ -73,15 +74,32 @@ def test_bad_files_are_quarantined_and_the_rest_goes_on(
     assert {"LC001", "LC003", "LC004", "LC008"} <= codes
 
 
+def test_file_cut_at_an_hdu_boundary_is_rejected(
+    node: Node, sample_dir: Path, tmp_path: Path
+) -> None:
+    """An N2 file that lost its last tables must not pass for an N1 file (whose layout has
+    only BAR or RAW): the name says N2, so the layout must be an N2 one."""
+    delivery = tmp_path / "delivery"
+    (mon,) = _copy_some(sample_dir, delivery, r"/N2-4\.4/.*/EN2_STAR_MON_", 1)
+    (astero,) = _copy_some(sample_dir, delivery, r"/N2-4\.4/.*/AN2_STAR_", 1)
+    for path, keep in ((mon, 2), (astero, 2)):  # PRIMARY + BAR, PRIMARY + RAW
+        with fits.open(path) as hdul:
+            fits.HDUList([h.copy() for h in hdul[:keep]]).writeto(path, overwrite=True)
+    summary = json.loads(node.cli("ingest", "--json", str(mon), str(astero)).stdout)
+    assert summary["rejected"] == 2 and summary["ingested"] == 0
+    assert _codes(summary, mon.name) == ["LC005"]
+    assert _codes(summary, astero.name) == ["LC005"]
+
+
 def test_strict_rejects_files_with_warnings(node: Node, sample_dir: Path, tmp_path: Path) -> None:
     delivery = tmp_path / "delivery"
     (path,) = _copy_some(sample_dir, delivery, "/N2-4.4/", 1)
     with fits.open(path, mode="update") as hdul:
         hdul[0].header["COROTID"] = f"{hdul[0].header['COROTID']:010d}"  # an odd type
         hdul[0].header["MAGNIT_V"] = "bright"  # not a number
-    lenient = json.loads(node.cli("ingest", "--json", "--strict", str(delivery)).stdout)
-    assert lenient["rejected"] == 1
-    assert set(_codes(lenient, path.name)) == {"LC011", "LC013"}
+    strict = json.loads(node.cli("ingest", "--json", "--strict", str(delivery)).stdout)
+    assert strict["rejected"] == 1
+    assert set(_codes(strict, path.name)) == {"LC011", "LC013"}
     accepted = json.loads(node.cli("ingest", "--json", str(delivery)).stdout)
     assert accepted["ingested"] == 1 and accepted["warnings"] == 2
     warnings = node.scalar("SELECT warnings FROM archive.products")
@@ -164,13 +182,23 @@ def test_killed_ingest_leaves_nothing_half_written(node: Node, workdir: Path, mo
     for relpath, sha in node.rows("SELECT archive_path, sha256 FROM archive.products"):
         for root in node.settings.roots:
             assert sha256_file(root / str(relpath)) == str(sha)
-    registered_before = int(node.scalar("SELECT count(*) FROM archive.products"))  # type: ignore[call-overload]
+    pending = int(node.scalar("SELECT count(*) FROM archive.ingest_pending"))  # type: ignore[call-overload]
+    if moment == "journalled":
+        assert pending > 0, "the kill landed inside a batch"
+
+    # A run on an empty delivery cleans up on its own: nothing of the killed run is adopted.
+    empty = workdir / f"empty-{moment}"
+    empty.mkdir(exist_ok=True)
+    cleanup = json.loads(node.cli("ingest", "--json", str(empty), check=True).stdout)
+    assert cleanup["cleaned_up"] >= pending
+    assert node.scalar("SELECT count(*) FROM archive.ingest_pending") == 0
+    registered = {str(r[0]) for r in node.rows("SELECT archive_path FROM archive.products")}
+    expected = {f"{root.name}:{p}" for root in node.settings.roots for p in registered}
+    assert _storage_files(node) == expected  # no orphan, nothing left in .incoming
 
     rerun = json.loads(node.cli("ingest", "--json", str(delivery), check=True).stdout)
-    assert rerun["skipped"] >= registered_before
+    assert rerun["skipped"] >= len(registered)
     assert rerun["ingested"] + rerun["skipped"] == rerun["seen"]
-    assert node.scalar("SELECT count(*) FROM archive.ingest_pending") == 0
-    # No orphan: every stored file is a registered product's copy, and nothing is in .incoming.
     registered = {str(r[0]) for r in node.rows("SELECT archive_path FROM archive.products")}
     expected = {f"{root.name}:{p}" for root in node.settings.roots for p in registered}
     assert _storage_files(node) == expected
@@ -182,10 +210,10 @@ def test_killed_ingest_leaves_nothing_half_written(node: Node, workdir: Path, mo
 
 
 def test_second_concurrent_ingest_is_refused(node: Node, sample_dir: Path) -> None:
-    from ingest.register import INGEST_LOCK_KEY
+    from vo_node.db.locks import STORAGE_WRITER
 
     with node.db.admin(autocommit=True) as holder:
-        holder.execute("SELECT pg_advisory_lock(%s)", (INGEST_LOCK_KEY,))
+        holder.execute("SELECT pg_advisory_lock(%s)", (STORAGE_WRITER,))
         proc = node.cli("ingest", str(sample_dir))
     assert proc.returncode == 2
     assert "another ingest or repair is running" in proc.stderr

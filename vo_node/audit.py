@@ -16,8 +16,9 @@ from typing import Any
 
 import psycopg
 
+from vo_node.db import locks
 from vo_node.errors import NodeError, StorageError
-from vo_node.storage import CopyStatus, MirroredStore
+from vo_node.storage import CopyStatus, MirroredStore, Site
 
 _SAMPLE = re.compile(r"^(\d+(?:\.\d+)?)(%?)$")
 
@@ -94,6 +95,22 @@ def _select(conn: psycopg.Connection, sample: str | None) -> list[tuple[int, str
     return [(int(r[0]), str(r[1]), str(r[2]).strip()) for r in rows]
 
 
+def _verify(site: Site, relpath: str, sha: str) -> CopyStatus:
+    try:
+        return site.verify(relpath, sha)
+    except OSError:
+        return CopyStatus.UNREADABLE  # an I/O error is a finding, never the end of the audit
+
+
+def _repair(store: MirroredStore, name: str, good: str, relpath: str, sha: str) -> bool:
+    target = store.site(name)
+    try:
+        target.restore_from(store.site(good), relpath, sha)
+        return target.verify(relpath, sha) is CopyStatus.OK
+    except (StorageError, OSError):
+        return False
+
+
 def audit(
     conn: psycopg.Connection,
     store: MirroredStore,
@@ -105,13 +122,33 @@ def audit(
     """Check (and with ``repair`` mend) the copies of every product, or of a sample."""
     for site in store.sites:
         if not site.root.is_dir():
-            raise StorageError(f"storage root {site.name} ({site.root}) does not exist")
-    products = _select(conn, sample)
+            raise StorageError(
+                f"storage root {site.name} ({site.root}) does not exist",
+                hint="mount it; an audit of an absent root would call every copy missing",
+            )
+    if repair and not locks.try_lock(conn):
+        raise NodeError("an ingest or another repair is running", hint="wait for it to end")
+    try:
+        return _audit(conn, store, _select(conn, sample), repair, progress, threads)
+    finally:
+        if repair:
+            locks.unlock(conn)
+
+
+def _audit(
+    conn: psycopg.Connection,
+    store: MirroredStore,
+    products: list[tuple[int, str, str]],
+    repair: bool,
+    progress: Callable[[int], None] | None,
+    threads: int,
+) -> AuditReport:
     report = AuditReport()
+    outcomes: list[tuple[str, int, str]] = []
 
     def check(item: tuple[int, str, str]) -> list[tuple[str, CopyStatus]]:
         _, relpath, sha = item
-        return [(site.name, site.verify(relpath, sha)) for site in store.sites]
+        return [(site.name, _verify(site, relpath, sha)) for site in store.sites]
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
         for item, statuses in zip(products, pool.map(check, products), strict=True):
@@ -120,24 +157,33 @@ def audit(
             good = [name for name, st in statuses if st is CopyStatus.OK]
             report.copies_ok += len(good)
             for name, status in statuses:
-                finding = None
+                recorded = status
                 if status is not CopyStatus.OK:
                     finding = CopyFinding(product_id, relpath, name, status)
-                    if repair and good:
-                        try:
-                            store.site(name).restore_from(store.site(good[0]), relpath, sha)
-                            finding.repaired = (
-                                store.site(name).verify(relpath, sha) is CopyStatus.OK
-                            )
-                        except StorageError:
-                            finding.repaired = False
+                    # Only ever from a copy that has just verified: never from a bad one.
+                    finding.repaired = bool(repair and good) and _repair(
+                        store, name, good[0], relpath, sha
+                    )
                     report.findings.append(finding)
-                recorded = CopyStatus.OK if finding is None or finding.repaired else status
-                conn.execute(
-                    "UPDATE archive.product_copies SET status = %s, verified_at = now()"
-                    " WHERE product_id = %s AND site = %s",
-                    (recorded.value, product_id, name),
-                )
+                    if finding.repaired:
+                        recorded = CopyStatus.OK
+                outcomes.append((recorded.value, product_id, name))
+            if len(outcomes) >= 1000:
+                _record(conn, outcomes)
             if progress:
                 progress(1)
+    _record(conn, outcomes)
     return report
+
+
+def _record(conn: psycopg.Connection, outcomes: list[tuple[str, int, str]]) -> None:
+    """Write each copy's state and time of check, a batch in one transaction."""
+    if not outcomes:
+        return
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany(
+            "UPDATE archive.product_copies SET status = %s, verified_at = now()"
+            " WHERE product_id = %s AND site = %s",
+            outcomes,
+        )
+    outcomes.clear()

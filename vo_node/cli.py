@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import ValidationError
 from tqdm import tqdm
 
 from vo_node.errors import NodeError
@@ -45,6 +46,19 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except NodeError as exc:
             _fail(str(exc))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"VO_NODE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+                for e in exc.errors()
+            )
+            _fail(f"invalid setting: {problems}")
+        except OSError as exc:
+            # Disks and permissions: say which file and why, not where in the code.
+            where = f" ({exc.filename})" if exc.filename else ""
+            _fail(f"{exc.strerror or exc}{where}")
+        except KeyboardInterrupt:
+            click.echo("vo-node: interrupted", err=True)
+            sys.exit(130)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -69,7 +83,7 @@ def _database(settings: Settings) -> Any:
 
     db = NodeDatabase.from_settings(settings)
     if not db.cluster.initialised:
-        raise NodeError(f"no database cluster at {settings.pg_data_dir}", hint="run `vo-node init`")
+        raise NodeError(f"no database cluster at {db.cluster.data_dir}", hint="run `vo-node init`")
     db.cluster.start()
     return db
 
@@ -98,7 +112,7 @@ def init(settings: Settings) -> None:
     _store(settings).create_roots()
     settings.quarantine.mkdir(parents=True, exist_ok=True)
     click.echo(
-        f"cluster {'created' if created else 'present'} at {settings.pg_data_dir}; "
+        f"cluster {'created' if created else 'present'} at {db.cluster.data_dir}; "
         f"migrations applied: {', '.join(applied) or 'none (up to date)'}; "
         f"storage roots: {', '.join(str(r) for r in settings.roots)}"
     )

@@ -12,8 +12,6 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-_DEFAULT_VAR = Path.cwd() / "var"
-
 
 class Settings(BaseSettings):
     """Where the node keeps its state and how it is reached."""
@@ -21,7 +19,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VO_NODE_", extra="ignore")
 
     var_dir: Path = Field(
-        default=_DEFAULT_VAR,
+        # Read when the settings are made, not at import: a checkout's var/ by default.
+        default_factory=lambda: Path.cwd() / "var",
         description="Root of the node's state: database cluster, storage roots, quarantine.",
     )
     pg_data: Path | None = Field(

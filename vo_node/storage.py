@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -30,6 +31,15 @@ class CopyStatus(StrEnum):
     OK = "ok"
     MISSING = "missing"
     CORRUPT = "corrupt"
+    UNREADABLE = "unreadable"  # the disk answered with an I/O error
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def sha256_file(path: Path) -> str:
@@ -102,8 +112,12 @@ class Site:
             raise
         return tmp
 
-    def commit(self, staged: Path, relpath: str, sha256: str) -> None:
-        """Move a staged copy into place; an existing equal copy is kept, never overwritten."""
+    def commit(self, staged: Path, relpath: str, sha256: str, fsync: bool = False) -> None:
+        """Move a staged copy into place; an existing equal copy is kept, never overwritten.
+
+        With ``fsync`` the directory entry is made durable too: a file whose data reached the
+        disk but whose name did not would vanish at a power loss, after its row committed.
+        """
         target = self.path(relpath)
         if target.is_file():
             staged.unlink(missing_ok=True)
@@ -112,13 +126,15 @@ class Site:
             return
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staged, target)
+        if fsync:
+            _fsync_dir(target.parent)
 
     def write(self, relpath: str, source: Path, sha256: str, fsync: bool) -> None:
         """Copy ``source`` to ``relpath``, verified, atomically."""
         data = source.read_bytes()
         if hashlib.sha256(data).hexdigest() != sha256:
             raise StorageError(f"{source} does not have the expected checksum")
-        self.commit(self.stage(data, fsync), relpath, sha256)
+        self.commit(self.stage(data, fsync), relpath, sha256, fsync)
 
     def restore_from(self, other: Site, relpath: str, sha256: str, fsync: bool = True) -> None:
         """Replace this site's copy with the other site's, which must verify first."""
@@ -140,7 +156,10 @@ class Site:
         removed = 0
         if self.incoming().is_dir():
             for leftover in self.incoming().iterdir():
-                leftover.unlink(missing_ok=True)
+                if leftover.is_dir():
+                    shutil.rmtree(leftover, ignore_errors=True)
+                else:
+                    leftover.unlink(missing_ok=True)
                 removed += 1
         return removed
 
@@ -188,7 +207,7 @@ class MirroredStore:
 
     def commit(self, staged: list[Path], relpath: str, sha256: str) -> None:
         for site, tmp in zip(self.sites, staged, strict=True):
-            site.commit(tmp, relpath, sha256)
+            site.commit(tmp, relpath, sha256, self.fsync)
 
     @staticmethod
     def discard(staged: list[Path]) -> None:

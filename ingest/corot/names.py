@@ -19,6 +19,8 @@ _ALERT_DAY = re.compile(
 )
 # Version directories: N2-4.4, N1-4.4, N2-3.1
 VERSION_DIR = re.compile(r"^(?P<level>N[0-3])-(?P<major>\d+)\.(?P<minor>\d+)$")
+# Run codes: LRa01, SRc02, IRa01
+RUN_CODE = re.compile(r"^(IR|SR|LR)([ac])(\d{2})$")
 # Alert delivery directories: N1-ALERT/<RUN>/<yyyy>W<ww>
 DELIVERY_WEEK = re.compile(r"^(?P<year>\d{4})W(?P<week>\d{2})$")
 

@@ -9,7 +9,6 @@ Layouts and keywords: docs/corot-files.md.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -45,7 +44,7 @@ ACCESS_GROUPS = {"N1": "corot-n1", "N2": "corot-n2"}
 # N2 data were proprietary for one year after the end of their run (issue 4 makes this a
 # per-run setting the operators can change).
 PROPRIETARY_PERIOD = timedelta(days=365)
-_RUN_CODE = re.compile(r"^(IR|SR|LR)([ac])(\d{2})$")
+_RUN_CODE = names.RUN_CODE
 _RUN_KIND = {"IR": "initial", "SR": "short", "LR": "long"}
 _EYE = {"a": "anticenter", "c": "center"}
 _NOMINAL_CADENCES = (32, 512)
@@ -152,10 +151,21 @@ _LAYOUTS = (
 )
 
 
-def _choose_layout(hdus: set[str]) -> _Layout | None:
-    # The first layout whose HDUs are all present; the order puts the richer layouts first.
+# The layouts a file name admits: an N2 file cut short after its BAR table must not pass for
+# an N1 file, nor an exo file for an astero one.
+_ADMITTED = {
+    ("N2", "exo"): ("v4-exo", "v1-3-exo"),
+    ("N2", "astero"): ("v4-astero", "v1-3-astero"),
+    ("N1", "exo"): ("n1-exo",),
+    ("N1", "astero"): ("n1-astero",),
+}
+
+
+def _choose_layout(hdus: set[str], level: str, channel: str) -> _Layout | None:
+    """The first admitted layout whose HDUs are all present (richer layouts come first)."""
+    admitted = _ADMITTED[(level, channel)]
     for layout in _LAYOUTS:
-        if set(layout.required) <= hdus:
+        if layout.name in admitted and set(layout.required) <= hdus:
             return layout
     return None
 
@@ -341,9 +351,12 @@ def _read_open(
 ) -> ProductRecord | None:
     header = _Header(primary, problems)
     hdus = {hdu.get_extname().upper() for hdu in list(fits)[1:]}
-    layout = _choose_layout(hdus)
+    layout = _choose_layout(hdus, parsed.level, parsed.channel)
     if layout is None:
-        problems.append(Problem("LC005", f"HDUs {sorted(hdus)} match no known layout"))
+        expected = " or ".join(_ADMITTED[(parsed.level, parsed.channel)])
+        problems.append(
+            Problem("LC005", f"HDUs {sorted(hdus)} are not the {expected} layout its name implies")
+        )
         return None
     for hdu, required in layout.required.items():
         present = {c.upper() for c in fits[hdu].get_colnames()}
@@ -393,6 +406,10 @@ def _read_open(
     if file_version is None:
         file_version = f"{parsed.level}-{'4' if layout.family == 'v4' else '3'}"
         problems.append(Problem("LC010", f"assumed {file_version}"))
+    elif not file_version.startswith("N1-ALERT"):
+        major = names.version_rank(file_version)[0]
+        if (major >= 4) != (layout.family == "v4"):
+            problems.append(Problem("LC021", f"{layout.name} file under {file_version}"))
     run, known_run = _run_info(run_code, t_min)
     if not known_run:
         problems.append(Problem("LC019", f"run {run_code}"))

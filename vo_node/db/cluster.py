@@ -48,9 +48,32 @@ log_min_messages = warning
 """
 
 
+# A Unix socket's path must fit in sockaddr_un (108 bytes with the terminating NUL).
+MAX_SOCKET_PATH = 107
+
+
+def account_can_reach(path: Path, os_user: str) -> bool:
+    """Whether ``os_user`` can walk down to ``path`` (which must exist)."""
+    if os.geteuid() != 0:
+        return True
+    probe = subprocess.run(["runuser", "-u", os_user, "--", "test", "-x", str(path)], check=False)
+    return probe.returncode == 0
+
+
 def find_pg_bin() -> Path:
-    """The directory of initdb/pg_ctl: Debian's versioned directory first, then the PATH."""
-    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+    """The directory of initdb/pg_ctl: Debian's newest version that has pgSphere installed,
+    then the PATH (a newer server without pgSphere would fail at CREATE EXTENSION)."""
+    versions = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"),
+        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+        reverse=True,
+    )
+    with_sphere = [
+        v
+        for v in versions
+        if Path(f"/usr/share/postgresql/{v.parent.name}/extension/pg_sphere.control").exists()
+    ]
+    for candidate in with_sphere or versions:
         if (candidate / "initdb").exists() and (candidate / "pg_ctl").exists():
             return candidate
     found = shutil.which("initdb")
@@ -107,13 +130,7 @@ class Cluster:
     def _check_reachable(self) -> None:
         # The account must be able to walk down to the data directory; a checkout under a
         # private home directory is the usual trap.
-        if not self._as_root:
-            return
-        probe = subprocess.run(
-            ["runuser", "-u", self.os_user, "--", "test", "-x", str(self.data_dir.parent)],
-            check=False,
-        )
-        if probe.returncode != 0:
+        if not account_can_reach(self.data_dir.parent, self.os_user):
             raise SetupError(
                 f"account {self.os_user!r} cannot reach {self.data_dir.parent}; "
                 "set VO_NODE_PG_DATA and VO_NODE_PG_SOCKET_DIR to a path it can reach"
@@ -180,7 +197,7 @@ class Cluster:
             try:
                 self.connect(SUPERUSER, dbname="postgres").close()
                 return
-            except psycopg.OperationalError:
+            except SetupError:
                 time.sleep(0.2)
         raise SetupError(f"PostgreSQL did not accept connections; see {log}")
 
@@ -208,7 +225,14 @@ class Cluster:
         )
 
     def connect(self, role: str, dbname: str, **kwargs: object) -> psycopg.Connection:
-        return psycopg.connect(self.conninfo(role, dbname), **kwargs)  # type: ignore[arg-type]
+        try:
+            return psycopg.connect(self.conninfo(role, dbname), **kwargs)  # type: ignore[arg-type]
+        except psycopg.OperationalError as exc:
+            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "refused"
+            raise SetupError(
+                f"cannot connect to database {dbname!r} as {role}: {reason}",
+                hint="check VO_NODE_DATABASE, and that the cluster runs: `vo-node init` starts it",
+            ) from exc
 
     def bootstrap(self, dbname: str) -> None:
         """Create the node's roles, its database and the pgSphere extension (idempotent).

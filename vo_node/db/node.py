@@ -6,13 +6,48 @@ running database; every step is idempotent, so ``make demo`` can run it every ti
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 
 from vo_node.db import migrate
-from vo_node.db.cluster import ADMIN_ROLE, QUERY_ROLE, SERVICE_ROLE, Cluster
+from vo_node.db.cluster import (
+    ADMIN_ROLE,
+    MAX_SOCKET_PATH,
+    QUERY_ROLE,
+    SERVICE_ROLE,
+    Cluster,
+    account_can_reach,
+)
 from vo_node.settings import Settings
+
+FALLBACK_ROOT = Path("/var/lib/vo-node")
+
+
+def cluster_dirs(settings: Settings) -> tuple[Path, Path]:
+    """Where the cluster's data and socket live: under VAR_DIR, unless the account that runs
+    PostgreSQL cannot reach it (a checkout in /root, set up by root) or the socket path would
+    be too long; then in a directory of its own under /var/lib/vo-node, named after VAR_DIR so
+    that each node keeps its own cluster."""
+    data, socket = settings.pg_data_dir, settings.pg_socket
+    if settings.pg_data is not None or (data / "PG_VERSION").exists():
+        return data, socket
+    tag = hashlib.sha256(str(settings.var_dir.resolve()).encode()).hexdigest()[:12]
+    fallback = FALLBACK_ROOT / tag
+    if (fallback / "data" / "PG_VERSION").exists():
+        return fallback / "data", fallback / "run"
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    socket_file = socket / f".s.PGSQL.{settings.pg_port}"
+    if (
+        account_can_reach(settings.var_dir, settings.pg_os_user)
+        and len(str(socket_file)) <= MAX_SOCKET_PATH
+    ):
+        return data, socket
+    fallback.mkdir(parents=True, exist_ok=True)
+    fallback.chmod(0o755)
+    return fallback / "data", fallback / "run"
 
 
 @dataclass
@@ -22,9 +57,10 @@ class NodeDatabase:
 
     @classmethod
     def from_settings(cls, settings: Settings, extra_conf: str = "") -> NodeDatabase:
+        data_dir, socket_dir = cluster_dirs(settings)
         cluster = Cluster(
-            data_dir=settings.pg_data_dir,
-            socket_dir=settings.pg_socket,
+            data_dir=data_dir,
+            socket_dir=socket_dir,
             port=settings.pg_port,
             secrets_file=settings.secrets_file,
             os_user=settings.pg_os_user,

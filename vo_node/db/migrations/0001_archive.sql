@@ -94,7 +94,8 @@ CREATE TABLE archive.product_copies (
     product_id     bigint NOT NULL REFERENCES archive.products ON DELETE CASCADE,
     site           text NOT NULL,                 -- 'a' | 'b': the two storage roots
     verified_at    timestamptz NOT NULL DEFAULT now(),
-    status         text NOT NULL DEFAULT 'ok' CHECK (status IN ('ok', 'missing', 'corrupt')),
+    status         text NOT NULL DEFAULT 'ok'
+                   CHECK (status IN ('ok', 'missing', 'corrupt', 'unreadable')),
     PRIMARY KEY (product_id, site)
 );
 
@@ -139,9 +140,10 @@ CREATE TABLE archive.alert_deliveries (
     delivery       text PRIMARY KEY,              -- 'LRa01_2008W02'
     run_id         integer NOT NULL REFERENCES archive.runs,
     received_at    timestamptz NOT NULL DEFAULT now(),
-    products       bigint[] NOT NULL,
-    handler        text,                          -- the command or spool file used
-    handled_at     timestamptz,
+    products       bigint[] NOT NULL,             -- every alert light curve of the delivery
+    pending        bigint[] NOT NULL DEFAULT '{}', -- those the handler has not taken yet
+    handler        text,                          -- the command or spool used last
+    handled_at     timestamptz,                   -- last successful hand-over
     handler_status text                           -- 'ok' | 'failed: ...'
 );
 
