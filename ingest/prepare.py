@@ -67,7 +67,8 @@ def prepare(
 ) -> Prepared:
     """Checksum, read, check and (if acceptable) stage one file."""
     st = state or _state
-    assert st is not None, "prepare() runs in a worker started with _init_worker"
+    if st is None:
+        raise RuntimeError("prepare() needs a state: run it in a worker made by _init_worker")
     try:
         data = path.read_bytes()
     except OSError as exc:

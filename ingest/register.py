@@ -35,10 +35,12 @@ def known_products(
 
 
 def stale_pending(conn: psycopg.Connection) -> list[str]:
+    """Archive paths journalled by an ingest that never registered them (it was killed)."""
     return [r[0] for r in conn.execute("SELECT archive_path FROM archive.ingest_pending")]
 
 
 def forget_pending(conn: psycopg.Connection, paths: Sequence[str]) -> None:
+    """Drop journal entries: their products are registered, or their files removed."""
     conn.execute("DELETE FROM archive.ingest_pending WHERE archive_path = ANY(%s)", (list(paths),))
 
 
@@ -140,7 +142,8 @@ class Registrar:
                 run.release_date,
             ),
         ).fetchone()
-        assert row is not None
+        if row is None:
+            raise RuntimeError("INSERT ... RETURNING returned no row")
         self._runs[key] = int(row[0])
         return self._runs[key]
 
@@ -215,7 +218,8 @@ def _returned(cur: psycopg.Cursor) -> list[int]:
     ids = []
     while True:
         row = cur.fetchone()
-        assert row is not None
+        if row is None:
+            raise RuntimeError("INSERT ... RETURNING returned no row")
         ids.append(int(row[0]))
         if not cur.nextset():
             return ids
@@ -304,10 +308,12 @@ def deliveries_pending(conn: psycopg.Connection) -> list[str]:
 
 
 def start_ingest(conn: psycopg.Connection, argv: Sequence[str]) -> int:
+    """Open the ingest's log row; its id names the quarantine directory too."""
     row = conn.execute(
         "INSERT INTO archive.ingest_runs (argv) VALUES (%s) RETURNING ingest_id", (list(argv),)
     ).fetchone()
-    assert row is not None
+    if row is None:
+        raise RuntimeError("INSERT ... RETURNING returned no row")
     return int(row[0])
 
 
@@ -319,6 +325,7 @@ def finish_ingest(
     skipped: int,
     rejected: int,
 ) -> None:
+    """Close the ingest's log row with its counts (a row left open is a killed ingest)."""
     conn.execute(
         "UPDATE archive.ingest_runs SET finished_at = %s, seen = %s, ingested = %s,"
         " skipped = %s, rejected = %s WHERE ingest_id = %s",
@@ -333,6 +340,7 @@ def record_rejection(
     problems: Iterable[Problem],
     strict: bool,
 ) -> None:
+    """Log the problems that rejected a file, with the severity they had in this run."""
     with conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO archive.ingest_problems (ingest_id, source_path, code, severity, message)"
