@@ -108,7 +108,7 @@ def init(settings: Settings) -> None:
     created = db.cluster.init()
     db.cluster.start()
     db.cluster.bootstrap(settings.database)
-    applied = db.migrate()
+    applied = db.migrate(settings.published_config())
     _store(settings).create_roots()
     settings.quarantine.mkdir(parents=True, exist_ok=True)
     click.echo(
@@ -122,7 +122,7 @@ def init(settings: Settings) -> None:
 @click.pass_obj
 def migrate(settings: Settings) -> None:
     """Apply the schema migrations not yet applied."""
-    applied = _database(settings).migrate()
+    applied = _database(settings).migrate(settings.published_config())
     click.echo(f"migrations applied: {', '.join(applied) or 'none (up to date)'}")
 
 
@@ -276,7 +276,8 @@ def serve(settings: Settings, host: str | None, port: int | None) -> None:
     settings = settings.model_copy(
         update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     )
-    _database(settings)
+    # Up to date before serving: new migrations, TAP_SCHEMA, and the URL the views print.
+    _database(settings).migrate(settings.published_config())
     run_server(settings)
 
 

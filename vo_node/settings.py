@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     base_url: str | None = Field(
         default=None, description="Public base URL of the node (default: http://HOST:PORT)."
     )
+    authority: str = Field(
+        default="vo-node.example",
+        description="IVOA naming authority of the node: identifiers are ivo://AUTHORITY/...",
+    )
     node_title: str = Field(
         default="CoRoT light-curve archive", description="Title shown on the landing page."
     )
@@ -114,6 +118,10 @@ class Settings(BaseSettings):
     def secrets_file(self) -> Path:
         """Generated role passwords (mode 0600), written by ``vo-node init``."""
         return self.var_dir / "pg" / "secrets.json"
+
+    def published_config(self) -> dict[str, str]:
+        """What the published views need to know about the node (archive.node_config)."""
+        return {"base_url": self.public_url, "did_base": f"ivo://{self.authority}/corot"}
 
     @property
     def public_url(self) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psycopg
 
+from tap_schema import METADATA
 from vo_node.db import migrate
 from vo_node.db.cluster import (
     ADMIN_ROLE,
@@ -21,6 +22,7 @@ from vo_node.db.cluster import (
     Cluster,
     account_can_reach,
 )
+from vo_node.db.publish import publish
 from vo_node.settings import Settings
 
 FALLBACK_ROOT = Path("/var/lib/vo-node")
@@ -69,16 +71,19 @@ class NodeDatabase:
         )
         return cls(cluster, settings.database)
 
-    def ensure(self) -> list[str]:
+    def ensure(self, config: dict[str, str] | None = None) -> list[str]:
         """Create, start, bootstrap and migrate as needed; return migrations applied now."""
         self.cluster.init()
         self.cluster.start()
         self.cluster.bootstrap(self.dbname)
-        return self.migrate()
+        return self.migrate(config)
 
-    def migrate(self) -> list[str]:
+    def migrate(self, config: dict[str, str] | None = None) -> list[str]:
+        """Apply new migrations, then publish TAP_SCHEMA and the node configuration."""
         with self.admin() as conn:
-            return migrate.apply(conn)
+            applied = migrate.apply(conn)
+            publish(conn, METADATA, config or {})
+        return applied
 
     def admin(self, **kwargs: object) -> psycopg.Connection:
         """A connection as the admin role: migrations and ingest."""
