@@ -1,0 +1,112 @@
+"""vo_node/query.py: the read-only role, limits, overflow detection, streaming."""
+
+from __future__ import annotations
+
+import tracemalloc
+from collections.abc import Iterator
+
+import pytest
+from conftest import Node
+from psycopg_pool import ConnectionPool
+
+from vo_node.query import QueryError, QueryRunner, QueryTimeout, ServiceUnavailable
+
+
+@pytest.fixture
+def runner(node: Node) -> Iterator[QueryRunner]:
+    pool = ConnectionPool(node.db.query_conninfo(), min_size=1, max_size=2, open=True)
+    yield QueryRunner(pool)
+    pool.close()
+
+
+def test_fetches_maxrec_plus_one(runner: QueryRunner) -> None:
+    with runner.run("SELECT g FROM generate_series(1, 100) g", maxrec=10, timeout_s=5) as result:
+        rows = list(result.rows)
+    assert [r[0] for r in rows] == list(range(1, 12))  # one more than asked: overflow is known
+    with runner.run("SELECT g FROM generate_series(1, 10) g", maxrec=10, timeout_s=5) as result:
+        assert len(list(result.rows)) == 10  # exactly maxrec: no overflow
+    with runner.run("SELECT 1 AS one, 'x'::text AS two", maxrec=0, timeout_s=5) as result:
+        assert [c.name for c in result.columns] == ["one", "two"]
+        assert list(result.rows) == [(1, "x")]  # maxrec 0 + 1: the caller writes metadata only
+
+
+@pytest.mark.parametrize(
+    ("statement", "reason"),
+    [
+        ("CREATE TABLE corot.evil (x int)", "syntax error"),  # only a query fits in a cursor
+        (
+            "WITH x AS (INSERT INTO tap_schema.schemas VALUES ('evil') RETURNING 1)"
+            " SELECT * FROM x",
+            "data-modifying",
+        ),
+    ],
+)
+def test_user_sql_cannot_write(
+    node: Node, runner: QueryRunner, statement: str, reason: str
+) -> None:
+    with (
+        pytest.raises(QueryError, match=reason),
+        runner.run(statement, maxrec=None, timeout_s=5) as result,
+    ):
+        list(result.rows)
+    assert node.scalar("SELECT count(*) FROM tap_schema.schemas WHERE schema_name = 'evil'") == 0
+
+
+def test_nothing_a_query_does_outlives_it(node: Node, runner: QueryRunner) -> None:
+    # lo_create writes even in a read-only transaction; the rollback undoes it.
+    with runner.run("SELECT lo_create(0)", maxrec=None, timeout_s=5) as result:
+        (oid,) = next(result.rows)
+    assert oid > 0
+    assert node.scalar("SELECT count(*) FROM pg_largeobject_metadata") == 0
+
+
+def test_timeout_is_a_clear_error(runner: QueryRunner) -> None:
+    with (
+        pytest.raises(QueryTimeout, match=r"limit of 0\.2 s"),
+        runner.run("SELECT pg_sleep(2)", maxrec=None, timeout_s=0.2) as result,
+    ):
+        list(result.rows)
+
+
+def test_rows_stream_without_holding_the_result(runner: QueryRunner) -> None:
+    tracemalloc.start()
+    count = 0
+    with runner.run(
+        "SELECT g, g * 0.5, repeat('x', 40) FROM generate_series(1, 300000) g",
+        maxrec=None,
+        timeout_s=60,
+    ) as result:
+        for _ in result.rows:
+            count += 1
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert count == 300000
+    # 300,000 rows of ~60 bytes held at once would be > 30 MB; batches keep it at a few MB.
+    assert peak < 15_000_000, peak
+
+
+def test_abandoned_result_frees_the_connection(runner: QueryRunner) -> None:
+    for _ in range(5):  # more than the pool holds: each must come back
+        with runner.run(
+            "SELECT g FROM generate_series(1, 1000000) g", maxrec=None, timeout_s=30
+        ) as result:
+            next(result.rows)
+    with runner.run("SELECT 1", maxrec=None, timeout_s=5) as result:
+        assert list(result.rows) == [(1,)]
+
+
+def test_unreachable_database_is_service_unavailable(node: Node) -> None:
+    pool = ConnectionPool(
+        node.db.query_conninfo().replace(f"port={node.settings.pg_port}", "port=1"),
+        min_size=0,
+        max_size=1,
+        open=True,
+    )
+    try:
+        with (
+            pytest.raises(ServiceUnavailable),
+            QueryRunner(pool, connect_timeout=1).run("SELECT 1", maxrec=None, timeout_s=5),
+        ):
+            pass
+    finally:
+        pool.close()

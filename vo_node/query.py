@@ -1,0 +1,141 @@
+"""The one place user SQL runs (DESIGN.md, "the straight paths").
+
+Every user query (translated ADQL, SSA's parameterised SQL) goes through :class:`QueryRunner`:
+a connection of the read-only ``vo_query`` role, a read-only transaction, a statement timeout
+set with ``SET LOCAL``, the caller's identity for row-level security (issue 4), and a
+server-side binary cursor whose rows are streamed in batches: memory does not grow with the
+result. At most ``maxrec + 1`` rows are fetched, so the caller can tell an overflow from a
+result that is exactly ``maxrec`` rows long.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.abc import Query
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from vo_node.errors import NodeError
+
+_BATCH = 5000
+
+
+class QueryError(NodeError):
+    """The database refused or aborted a user query; the message is safe to show."""
+
+
+class QueryTimeout(QueryError):
+    """The query ran longer than the execution-time limit."""
+
+
+class ServiceUnavailable(QueryError):
+    """The database cannot be reached (DALI: HTTP 503)."""
+
+
+@dataclass(frozen=True)
+class ResultColumn:
+    """What the cursor says of a result column: enough to write a FIELD for it."""
+
+    name: str
+    type_oid: int
+
+
+@dataclass
+class QueryResult:
+    """An open result: its columns and an iterator over at most ``maxrec + 1`` rows."""
+
+    columns: list[ResultColumn]
+    rows: Iterator[tuple[Any, ...]]
+
+
+def _message(exc: psycopg.Error) -> str:
+    diag = exc.diag
+    text = diag.message_primary or str(exc).strip().splitlines()[0]
+    return text if not diag.message_hint else f"{text} ({diag.message_hint})"
+
+
+class QueryRunner:
+    """Runs user SQL on a pool of ``vo_query`` connections."""
+
+    def __init__(self, pool: ConnectionPool, connect_timeout: float = 5.0) -> None:
+        self.pool = pool
+        self.connect_timeout = connect_timeout
+
+    @contextmanager
+    def run(
+        self,
+        query: Query,
+        params: Sequence[Any] | None = None,
+        *,
+        maxrec: int | None,
+        timeout_s: float,
+        identity: str | None = None,
+    ) -> Iterator[QueryResult]:
+        """Execute ``query`` and yield its result; rows are read while the caller iterates.
+
+        The transaction (and the connection) ends when the ``with`` block ends, whether or
+        not every row was read: a client that goes away stops its query.
+        """
+        try:
+            conn_cm = self.pool.connection(timeout=self.connect_timeout)
+            conn = conn_cm.__enter__()
+        except (PoolTimeout, psycopg.OperationalError) as exc:
+            raise ServiceUnavailable(
+                "the database is not reachable at the moment", hint="try again shortly"
+            ) from exc
+        try:
+            # Always rolled back: nothing a query does (even a function that writes despite
+            # READ ONLY, such as lo_create) outlives it.
+            with conn.transaction(force_rollback=True):
+                conn.execute("SET TRANSACTION READ ONLY")
+                conn.execute(
+                    sql.SQL("SET LOCAL statement_timeout = {}").format(
+                        sql.Literal(max(1, int(timeout_s * 1000)))
+                    )
+                )
+                conn.execute(
+                    sql.SQL("SET LOCAL vo_node.caller = {}").format(sql.Literal(identity or ""))
+                )
+                cursor = conn.cursor(name=f"q_{uuid.uuid4().hex[:12]}", binary=True)
+                try:
+                    cursor.execute(query, params)
+                except psycopg.errors.QueryCanceled as exc:
+                    raise QueryTimeout(
+                        f"the query ran longer than the limit of {timeout_s:g} s",
+                        hint="add constraints, or use the async endpoint with a longer limit",
+                    ) from exc
+                except psycopg.Error as exc:
+                    raise QueryError(_message(exc)) from exc
+                columns = [ResultColumn(d.name, d.type_code) for d in (cursor.description or [])]
+                yield QueryResult(columns, self._rows(cursor, maxrec, timeout_s))
+        except psycopg.OperationalError as exc:
+            raise ServiceUnavailable(_message(exc)) from exc
+        finally:
+            conn_cm.__exit__(None, None, None)
+
+    @staticmethod
+    def _rows(
+        cursor: psycopg.ServerCursor, maxrec: int | None, timeout_s: float
+    ) -> Iterator[tuple[Any, ...]]:
+        limit = None if maxrec is None else maxrec + 1
+        fetched = 0
+        while limit is None or fetched < limit:
+            size = _BATCH if limit is None else min(_BATCH, limit - fetched)
+            try:
+                batch = cursor.fetchmany(size)
+            except psycopg.errors.QueryCanceled as exc:
+                raise QueryTimeout(
+                    f"the query ran longer than the limit of {timeout_s:g} s"
+                ) from exc
+            except psycopg.Error as exc:
+                raise QueryError(_message(exc)) from exc
+            if not batch:
+                return
+            fetched += len(batch)
+            yield from batch
