@@ -15,6 +15,7 @@ demo: system venv
 	$(BIN)/vo-node serve
 
 test: system venv
+	scripts/fetch-ivoa-schemas
 	$(BIN)/python -m pytest
 
 bench: system venv
