@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import requests
 from psycopg import sql
 
 from vo_node.db.cluster import ADMIN_ROLE, SUPERUSER
@@ -137,6 +140,41 @@ def sample_dir(workdir: Path) -> Path:
     out = workdir / "sample"
     generate(SampleSpec(out_dir=out, stars=120, runs=3, seed=7, days=6.0, n1_fraction=0.3))
     return out
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def served(node: Node, sample_dir: Path) -> Iterator[tuple[Node, str]]:
+    node.cli("ingest", str(sample_dir), check=True)
+    port = _free_port()
+    env = node.env()
+    env.update(VO_NODE_PORT=str(port), VO_NODE_WORKERS="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vo_node", "serve"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            requests.get(base + "/health", timeout=2)
+            break
+        except requests.ConnectionError:
+            if proc.poll() is not None:
+                err = proc.stderr.read() if proc.stderr else ""
+                raise AssertionError(f"server exited: {err}") from None
+            time.sleep(0.2)
+    yield node, base
+    proc.terminate()
+    proc.wait(timeout=20)
 
 
 def fits_files(root: Path) -> list[Path]:

@@ -3,51 +3,9 @@
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 import requests
 from conftest import Node
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def served(node: Node, sample_dir: Path) -> Iterator[tuple[Node, str]]:
-    node.cli("ingest", str(sample_dir), check=True)
-    port = _free_port()
-    env = node.env()
-    env.update(VO_NODE_PORT=str(port), VO_NODE_WORKERS="1")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vo_node", "serve"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            requests.get(base + "/health", timeout=2)
-            break
-        except requests.ConnectionError:
-            if proc.poll() is not None:
-                err = proc.stderr.read() if proc.stderr else ""
-                raise AssertionError(f"server exited: {err}") from None
-            time.sleep(0.2)
-    yield node, base
-    proc.terminate()
-    proc.wait(timeout=20)
 
 
 def test_landing_page_says_what_the_node_holds(served: tuple[Node, str]) -> None:

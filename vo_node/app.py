@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 from vo_node.db.node import NodeDatabase
 from vo_node.settings import Settings
 from vo_node.storage import MirroredStore
+from vo_node.tap import views as tap_views
 from vo_node.web import landing
 
 
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["vo_node.service_pool"] = pool
     app.extensions["vo_node.store"] = MirroredStore.from_roots(settings.roots)
     app.register_blueprint(landing.bp)
+    app.register_blueprint(tap_views.bp)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:
