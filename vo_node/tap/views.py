@@ -9,6 +9,7 @@ from flask import Blueprint, Response, abort, current_app, request
 
 from tap_schema import METADATA, vosi
 from vo_node.http.params import DaliParams
+from vo_node.tap.examples import examples_document
 from vo_node.tap.vosi import availability_document
 
 bp = Blueprint("tap", __name__, url_prefix="/tap")
@@ -28,6 +29,14 @@ def table(name: str) -> Any:
     if declared is None:
         abort(404, description=f"no table {name!r}; /tap/tables lists the published tables")
     return Response(vosi.table(declared), mimetype=XML)
+
+
+@bp.get("/examples")
+def examples() -> Response:
+    settings = current_app.config["VO_NODE_SETTINGS"]
+    return Response(
+        examples_document(f"{settings.public_url}/tap"), mimetype="application/xhtml+xml"
+    )
 
 
 @bp.get("/availability")
