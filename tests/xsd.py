@@ -23,21 +23,35 @@ class _Local(etree.Resolver):
 
 
 @functools.cache
-def schema(filename: str) -> etree.XMLSchema:
-    if not (SCHEMATA / filename).exists():
-        raise AssertionError(
-            f"{SCHEMATA / filename} missing: run scripts/fetch-ivoa-schemas (make test does)"
-        )
+def schema(*filenames: str) -> etree.XMLSchema:
+    """One schema, or several together (a document whose xsi:type values come from
+    extension schemas, such as capabilities with TAPRegExt, needs them all)."""
+    for filename in filenames:
+        if not (SCHEMATA / filename).exists():
+            raise AssertionError(
+                f"{SCHEMATA / filename} missing: run scripts/fetch-ivoa-schemas (make test does)"
+            )
     parser = etree.XMLParser()
     parser.resolvers.add(_Local())
-    return etree.XMLSchema(etree.parse(str(SCHEMATA / filename), parser))
+    if len(filenames) == 1:
+        return etree.XMLSchema(etree.parse(str(SCHEMATA / filenames[0]), parser))
+    imports = "".join(
+        f'<xs:import namespace="{_namespace(f)}" schemaLocation="{f}"/>' for f in filenames
+    )
+    driver = f'<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">{imports}</xs:schema>'
+    tree = etree.ElementTree(etree.fromstring(driver, parser, base_url=str(SCHEMATA) + "/"))
+    return etree.XMLSchema(tree)
 
 
-def assert_valid(document: bytes, filename: str) -> etree._Element:
-    """Parse ``document`` and validate it against ``filename``; return the root."""
+def _namespace(filename: str) -> str:
+    return str(etree.parse(str(SCHEMATA / filename)).getroot().get("targetNamespace"))
+
+
+def assert_valid(document: bytes, *filenames: str) -> etree._Element:
+    """Parse ``document`` and validate it against the schemas; return the root."""
     root = etree.fromstring(document)
-    validator = schema(filename)
+    validator = schema(*filenames)
     if not validator.validate(root):
         errors = "\n".join(str(e) for e in list(validator.error_log)[:10])
-        raise AssertionError(f"not valid against {filename}:\n{errors}")
+        raise AssertionError(f"not valid against {', '.join(filenames)}:\n{errors}")
     return root

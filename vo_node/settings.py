@@ -77,6 +77,15 @@ class Settings(BaseSettings):
     node_title: str = Field(
         default="CoRoT light-curve archive", description="Title shown on the landing page."
     )
+    maxrec_default: int = Field(default=20000, description="TAP rows returned without MAXREC.")
+    maxrec_hard: int = Field(default=10_000_000, description="Most rows any TAP query returns.")
+    sync_timeout: int = Field(default=60, description="Execution limit of sync queries, s.")
+    async_timeout: int = Field(default=3600, description="Execution limit of async jobs, s.")
+    job_retention: int = Field(default=172800, description="Default lifetime of async jobs, s.")
+    job_retention_hard: int = Field(default=1209600, description="Longest lifetime of jobs, s.")
+    upload_limit: int = Field(
+        default=20_000_000, description="Largest table upload accepted (bytes)."
+    )
     fsync: bool = Field(
         default=True, description="fsync product copies before they are registered."
     )
