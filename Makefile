@@ -12,6 +12,8 @@ demo: system venv
 	@if [ ! -f $(SAMPLE)/truth.csv ]; then $(BIN)/vo-node sample-data $(SAMPLE); fi
 	$(BIN)/vo-node ingest $(SAMPLE)
 	@echo "serving on http://$${VO_NODE_HOST:-127.0.0.1}:$${VO_NODE_PORT:-8000} (Ctrl-C stops)"
+	@# The async (UWS) worker runs beside the web server and stops with it.
+	$(BIN)/vo-node worker & worker=$$!; trap "kill $$worker 2>/dev/null" EXIT INT TERM; \
 	$(BIN)/vo-node serve
 
 test: system venv

@@ -182,9 +182,9 @@ PRODUCTS = Table(
             nullable=False,
         ),
         Column(
-            "level",
+            "proc_level",
             "char",
-            "Processing level: N1 or N2",
+            "Processing level: N1 or N2 (LEVEL is reserved in ADQL)",
             "meta.code.qual",
             arraysize="*",
             principal=True,
@@ -210,8 +210,9 @@ PRODUCTS = Table(
         ),
         Column(
             "latest",
-            "boolean",
-            "True for the newest version of the product",
+            "short",
+            "1 for the newest version of the product, else 0 (write latest = 1: ADQL has no "
+            "boolean conditions)",
             "meta.code",
             nullable=False,
         ),

@@ -44,6 +44,11 @@ class Column:
             raise ValueError(f"column {self.name}: every column needs a description")
 
 
+def sql_name(name: str) -> str:
+    """The database's name of a column declared with a delimited identifier ('"size"')."""
+    return name[1:-1] if len(name) > 1 and name[0] == name[-1] == '"' else name
+
+
 @dataclass(frozen=True)
 class ForeignKey:
     """A join the client may rely on: ``columns`` pairs (from, target)."""

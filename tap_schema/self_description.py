@@ -64,7 +64,8 @@ COLUMNS = Table(
         _c("datatype", "char", "VOTable datatype"),
         _c("arraysize", "char", "VOTable arraysize"),
         _c("xtype", "char", "DALI xtype"),
-        _c("size", "int", "Deprecated length of the column (TAP 1.0)", principal=False),
+        # TAP 1.1 names this column with a delimited identifier: SIZE is reserved in ADQL.
+        _c('"size"', "int", "Deprecated length of the column (TAP 1.0)", principal=False),
         _c("principal", "int", "1 when the column is shown by default"),
         _c("indexed", "int", "1 when the column is indexed"),
         _c("std", "int", "1 when the column is defined by a standard"),

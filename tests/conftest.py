@@ -149,32 +149,41 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def served(node: Node, sample_dir: Path) -> Iterator[tuple[Node, str]]:
+def served(node: Node, sample_dir: Path, tmp_path: Path) -> Iterator[tuple[Node, str]]:
+    """The node with the sample ingested, served by gunicorn on 127.0.0.1, with an async
+    worker; their logs go to files (a pipe nobody reads would fill and block the server)."""
     node.cli("ingest", str(sample_dir), check=True)
     port = _free_port()
     env = node.env()
     env.update(VO_NODE_PORT=str(port), VO_NODE_WORKERS="1")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vo_node", "serve"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    logs = {name: (tmp_path / f"{name}.log").open("w") for name in ("serve", "worker")}
+    procs = {
+        name: subprocess.Popen(
+            [sys.executable, "-m", "vo_node", name],
+            env=env,
+            stdout=logs[name],
+            stderr=subprocess.STDOUT,
+        )
+        for name in ("serve", "worker")
+    }
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    while True:
         try:
             requests.get(base + "/health", timeout=2)
             break
         except requests.ConnectionError:
-            if proc.poll() is not None:
-                err = proc.stderr.read() if proc.stderr else ""
-                raise AssertionError(f"server exited: {err}") from None
+            if procs["serve"].poll() is not None or time.monotonic() > deadline:
+                log = (tmp_path / "serve.log").read_text()
+                raise AssertionError(f"server did not start:\n{log[-3000:]}") from None
             time.sleep(0.2)
     yield node, base
-    proc.terminate()
-    proc.wait(timeout=20)
+    for proc in procs.values():
+        proc.terminate()
+    for proc in procs.values():
+        proc.wait(timeout=30)
+    for log in logs.values():
+        log.close()
 
 
 def fits_files(root: Path) -> list[Path]:

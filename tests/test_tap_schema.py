@@ -9,6 +9,7 @@ import pytest
 from conftest import Node
 
 from tap_schema import METADATA
+from tap_schema.model import sql_name
 from tap_schema.rows import tap_schema_rows
 
 # PostgreSQL types each VOTable datatype may be stored as ('char' with xtype timestamp is a
@@ -48,7 +49,7 @@ def test_declarations_match_the_database(node: Node) -> None:
             if not actual:
                 problems.append(f"{table.qualified}: declared but not in the database")
                 continue
-            declared = [c.name for c in table.columns]
+            declared = [sql_name(c.name) for c in table.columns]
             if [name for name, _ in actual] != declared:
                 missing = set(declared) - {n for n, _ in actual}
                 extra = {n for n, _ in actual} - set(declared)
@@ -120,7 +121,7 @@ def test_published_views_serve_ingested_data(node: Node, sample_dir: Path) -> No
             "SELECT count(*), min(dataproduct_type), min(dataproduct_subtype),"
             " min(obs_publisher_did) FROM ivoa.obscore"
         ).fetchone()
-        latest = conn.execute("SELECT count(*) FROM corot.products WHERE latest").fetchone()
+        latest = conn.execute("SELECT count(*) FROM corot.products WHERE latest = 1").fetchone()
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("SELECT * FROM archive.node_config")
     total = node.scalar("SELECT count(*) FROM archive.products")

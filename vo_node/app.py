@@ -12,9 +12,12 @@ from psycopg_pool import ConnectionPool
 from werkzeug.exceptions import HTTPException
 
 from vo_node.db.node import NodeDatabase
+from vo_node.query import QueryRunner
 from vo_node.settings import Settings
 from vo_node.storage import MirroredStore
 from vo_node.tap import views as tap_views
+from vo_node.uws.views import uws_blueprint
+from vo_node.votable import error_document
 from vo_node.web import landing
 
 
@@ -32,9 +35,27 @@ def create_app(settings: Settings | None = None) -> Flask:
         name="service",
     )
     app.extensions["vo_node.service_pool"] = pool
+    # User queries: the read-only role, its own pool (a flood of queries cannot starve the
+    # pages and health checks of connections).
+    query_pool = ConnectionPool(
+        db.query_conninfo(),
+        min_size=1,
+        max_size=max(4, settings.threads),
+        open=True,
+        name="query",
+    )
+    app.extensions["vo_node.query_runner"] = QueryRunner(query_pool)
     app.extensions["vo_node.store"] = MirroredStore.from_roots(settings.roots)
     app.register_blueprint(landing.bp)
     app.register_blueprint(tap_views.bp)
+    app.register_blueprint(
+        uws_blueprint(
+            "tap",
+            "/tap/async",
+            error_document=lambda m: (error_document(m, None), "application/x-votable+xml"),
+            wait_cap=30.0,
+        )
+    )
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:

@@ -281,6 +281,28 @@ def serve(settings: Settings, host: str | None, port: int | None) -> None:
     run_server(settings)
 
 
+@cli.command()
+@click.option("--once", is_flag=True, help="Run the jobs queued now, then exit.")
+@click.pass_obj
+def worker(settings: Settings, once: bool) -> None:
+    """Run async (UWS) jobs until stopped; SIGTERM puts the running job back in the queue.
+
+    Several workers, on this machine or others sharing VAR_DIR/jobs, may run at once: each job
+    is claimed by exactly one.
+    """
+    import logging
+
+    from vo_node.tap.jobs import tap_executor
+    from vo_node.uws.worker import run_worker
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    _database(settings)
+    done = run_worker(settings, {"tap": tap_executor(settings)}, once=once)
+    click.echo(f"{done} jobs run")
+
+
 @cli.command("settings")
 @click.pass_obj
 def show_settings(settings: Settings) -> None:

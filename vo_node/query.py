@@ -11,7 +11,7 @@ result that is exactly ``maxrec`` rows long.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -76,8 +76,12 @@ class QueryRunner:
         maxrec: int | None,
         timeout_s: float,
         identity: str | None = None,
+        on_backend: Callable[[int], None] | None = None,
     ) -> Iterator[QueryResult]:
         """Execute ``query`` and yield its result; rows are read while the caller iterates.
+
+        ``on_backend`` learns the backend pid before the query starts (an async job's ABORT
+        cancels that backend).
 
         The transaction (and the connection) ends when the ``with`` block ends, whether or
         not every row was read: a client that goes away stops its query.
@@ -90,10 +94,14 @@ class QueryRunner:
                 "the database is not reachable at the moment", hint="try again shortly"
             ) from exc
         try:
+            if on_backend is not None:
+                on_backend(conn.info.backend_pid)
             # Always rolled back: nothing a query does (even a function that writes despite
             # READ ONLY, such as lo_create) outlives it.
             with conn.transaction(force_rollback=True):
                 conn.execute("SET TRANSACTION READ ONLY")
+                # Translated string literals assume standard strings (backslash is literal).
+                conn.execute("SET LOCAL standard_conforming_strings = on")
                 conn.execute(
                     sql.SQL("SET LOCAL statement_timeout = {}").format(
                         sql.Literal(max(1, int(timeout_s * 1000)))

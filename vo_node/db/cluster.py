@@ -269,6 +269,8 @@ class Cluster:
             conn.execute("CREATE EXTENSION IF NOT EXISTS pg_sphere")
             # A user query must not be able to change its own identity (DESIGN.md).
             conn.execute("REVOKE EXECUTE ON FUNCTION set_config(text, text, boolean) FROM PUBLIC")
+            # The translator reads pgSphere's output in radians: no session may change it.
+            conn.execute("REVOKE EXECUTE ON FUNCTION set_sphere_output(cstring) FROM PUBLIC")
             conn.execute(
                 sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(dbname))
             )

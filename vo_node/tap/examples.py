@@ -28,9 +28,9 @@ EXAMPLES: tuple[Example, ...] = (
         "Light curves around a position",
         "Every light-curve product within 0.2 degrees of a position, nearest first.",
         "SELECT product_id, corotid, run_code, product_type, version,\n"
-        "       DISTANCE(pos, POINT(102.5, -0.5)) AS dist\n"
+        "       DISTANCE(pos, POINT('ICRS', 102.5, -0.5)) AS dist\n"
         "FROM corot.products\n"
-        "WHERE DISTANCE(pos, POINT(102.5, -0.5)) < 0.2\n"
+        "WHERE DISTANCE(pos, POINT('ICRS', 102.5, -0.5)) < 0.2\n"
         "ORDER BY dist",
     ),
     Example(
@@ -39,7 +39,7 @@ EXAMPLES: tuple[Example, ...] = (
         "The newest version of every product of the run LRa01, with its sampling.",
         "SELECT corotid, product_type, version, n_points, sampling_min, access_url\n"
         "FROM corot.products\n"
-        "WHERE run_code = 'LRa01' AND latest\n"
+        "WHERE run_code = 'LRa01' AND latest = 1\n"
         "ORDER BY corotid",
     ),
     Example(
@@ -48,7 +48,7 @@ EXAMPLES: tuple[Example, ...] = (
         "N2 light curves of stars brighter than R = 12 with more than 1000 good points.",
         "SELECT TOP 100 corotid, run_code, mag_r, n_good, t_max - t_min AS span_days\n"
         "FROM corot.products\n"
-        "WHERE level = 'N2' AND mag_r < 12 AND n_good > 1000\n"
+        "WHERE proc_level = 'N2' AND mag_r < 12 AND n_good > 1000\n"
         "ORDER BY n_good DESC",
     ),
     Example(
@@ -57,7 +57,7 @@ EXAMPLES: tuple[Example, ...] = (
         "All product versions of one star, oldest first: versions are kept side by side.",
         "SELECT p.run_code, p.product_type, p.version, p.latest, p.file_name\n"
         "FROM corot.products AS p\n"
-        "WHERE p.corotid = (SELECT MIN(corotid) FROM corot.stars)\n"
+        "WHERE p.corotid IN (SELECT TOP 1 corotid FROM corot.stars ORDER BY corotid)\n"
         "ORDER BY p.run_code, p.product_type, p.version",
     ),
     Example(
@@ -92,7 +92,7 @@ EXAMPLES: tuple[Example, ...] = (
         "Stars inside a 1 x 1 degree box, with their runs.",
         "SELECT s.corotid, s.ra, s.dec, p.run_code\n"
         "FROM corot.stars AS s JOIN corot.products AS p ON p.corotid = s.corotid\n"
-        "WHERE 1 = CONTAINS(s.pos, BOX(102.5, 0.0, 1.0, 1.0)) AND p.latest",
+        "WHERE 1 = CONTAINS(s.pos, BOX('ICRS', 102.5, 0.0, 1.0, 1.0)) AND p.latest = 1",
     ),
     Example(
         "obscore",
@@ -118,8 +118,8 @@ EXAMPLES: tuple[Example, ...] = (
         "SELECT m.*, p.corotid, p.product_type, p.access_url\n"
         "FROM TAP_UPLOAD.mine AS m\n"
         "JOIN corot.products AS p\n"
-        "  ON DISTANCE(p.pos, POINT(m.ra, m.dec)) < 10.0 / 3600\n"
-        "WHERE p.latest",
+        "  ON DISTANCE(p.pos, POINT('ICRS', m.ra, m.dec)) < 10.0 / 3600\n"
+        "WHERE p.latest = 1",
     ),
     Example(
         "columns",

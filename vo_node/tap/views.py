@@ -8,13 +8,54 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, request
 
 from tap_schema import METADATA, vosi
+from vo_node.adql import FEATURES
+from vo_node.formats import FORMATS
+from vo_node.http.errors import dali_error
 from vo_node.http.params import DaliParams
+from vo_node.tap.capabilities import Feature, OutputFormat, TapLimits, tap_capabilities
 from vo_node.tap.examples import examples_document
+from vo_node.tap.service import TapRequest, execute
 from vo_node.tap.vosi import availability_document
 
 bp = Blueprint("tap", __name__, url_prefix="/tap")
 
 XML = "text/xml"
+# TAPRegExt 1.0 section 2.4: standard identifiers of the VOTable serializations.
+_FORMAT_IDS = {
+    "votable": "ivo://ivoa.net/std/TAPRegExt#output-votable-binary2",
+    "votable/td": "ivo://ivoa.net/std/TAPRegExt#output-votable-td",
+}
+
+
+@bp.route("/sync", methods=["GET", "POST"])
+def sync() -> Response:
+    settings = current_app.config["VO_NODE_SETTINGS"]
+    try:
+        tap = TapRequest.parse(DaliParams.from_request(request), settings)
+        chunks = execute(tap, current_app.extensions["vo_node.query_runner"], settings.sync_timeout)
+    except Exception as exc:  # rendered in the protocol's own form, at the edge
+        return dali_error(exc)
+    return Response(chunks, mimetype=tap.format.content_type)
+
+
+@bp.get("/capabilities")
+def capabilities() -> Response:
+    settings = current_app.config["VO_NODE_SETTINGS"]
+    limits = TapLimits(
+        settings.maxrec_default,
+        settings.maxrec_hard,
+        settings.sync_timeout,
+        settings.async_timeout,
+        settings.job_retention,
+        settings.job_retention_hard,
+        settings.upload_limit,
+    )
+    features = [Feature(f.type, f.form, f.description) for f in FEATURES]
+    formats = [
+        OutputFormat(f.mime_type, (f.name, *f.aliases), _FORMAT_IDS.get(f.name)) for f in FORMATS
+    ]
+    document = tap_capabilities(f"{settings.public_url}/tap", features, formats, limits, ())
+    return Response(document, mimetype=XML)
 
 
 @bp.get("/tables")

@@ -65,7 +65,7 @@ SELECT r.code AS run_code, r.eye, r.kind, r.start_time, r.end_time,
 CREATE VIEW corot.products AS
 SELECT p.product_id, s.source_id AS corotid, r.code AS run_code,
        CASE p.collection_id WHEN 'corot-astero' THEN 'astero' ELSE 'exo' END AS channel,
-       p.level, p.product_type, p.version, p.latest,
+       p.level AS proc_level, p.product_type, p.version, p.latest::int::smallint AS latest,
        s.ra, s.dec, s.pos, s.mag_v, s.mag_r,
        p.t_min, p.t_max, p.time_scale, p.time_refpos, p.n_points, p.n_good,
        p.sampling[1] AS sampling_min, p.sampling[cardinality(p.sampling)] AS sampling_max,

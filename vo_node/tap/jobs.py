@@ -1,0 +1,38 @@
+"""The TAP executor of async (UWS) jobs: the sync execution path, written to a file.
+
+TAP 1.1 section 2.3.2: async reuses the query path; the result is the job's single result,
+``result``. The worker gives the job's parameters, limits and output directory.
+"""
+
+from __future__ import annotations
+
+from psycopg_pool import ConnectionPool
+
+from vo_node.db.node import NodeDatabase
+from vo_node.query import QueryRunner
+from vo_node.settings import Settings
+from vo_node.tap.service import TapRequest, execute
+from vo_node.uws.model import Executor, JobResult, JobRun
+
+
+def tap_executor(settings: Settings) -> Executor:
+    """An executor with its own read-only pool, for the worker process that runs it."""
+    pool = ConnectionPool(
+        NodeDatabase.from_settings(settings).query_conninfo(),
+        min_size=1,
+        max_size=2,
+        open=True,
+        name="tap-jobs",
+    )
+    runner = QueryRunner(pool)
+
+    def run(job: JobRun) -> JobResult:
+        tap = TapRequest.parse(job.parameters, settings)
+        chunks = execute(tap, runner, job.timeout, identity=job.owner, on_backend=job.on_backend)
+        path = job.output_dir / f"result.{tap.format.extension}"
+        with path.open("wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+        return JobResult(path, tap.format.content_type)
+
+    return run

@@ -1,0 +1,113 @@
+"""TAP query execution shared by sync and async (TAP 1.1 section 2.3; DESIGN "straight paths").
+
+``TapRequest.parse`` reads the parameters once; ``execute`` translates the ADQL, starts the
+query through ``vo_node/query.py`` (so that errors before the first byte become a DALI error
+document) and returns the chosen writer's chunks, which end the query when they end or are
+closed. Sync streams them to the client; async writes them to a file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from tap_schema import METADATA
+from vo_node.adql import OutputColumn, translate
+from vo_node.formats import Format, resolve_format
+from vo_node.http.params import DaliParams, UsageError
+from vo_node.query import QueryRunner, ResultColumn
+from vo_node.settings import Settings
+from vo_node.votable import FieldSpec
+
+LANGUAGES = {"ADQL", "ADQL-2.0", "ADQL-2.1"}
+
+
+@dataclass(frozen=True)
+class TapRequest:
+    """A TAP query request after parameter checks (TAP 1.1 section 2.3)."""
+
+    query: str
+    maxrec: int
+    format: Format
+
+    @classmethod
+    def parse(cls, params: DaliParams, settings: Settings) -> TapRequest:
+        request = params.get("REQUEST")
+        if request is not None and request.lower() != "doquery":
+            raise UsageError(f"REQUEST={request} is not supported; use doQuery or leave it out")
+        lang = params.get("LANG")
+        if lang is None:
+            raise UsageError("LANG is required: LANG=ADQL")
+        if lang.upper() not in LANGUAGES:
+            raise UsageError(f"LANG={lang} is not supported; this service speaks ADQL (2.0, 2.1)")
+        query = params.get("QUERY")
+        if not query or not query.strip():
+            raise UsageError("QUERY is required: an ADQL query")
+        maxrec = params.integer("MAXREC", settings.maxrec_default)
+        assert maxrec is not None  # a default is given
+        fmt = resolve_format(params.get("RESPONSEFORMAT") or params.get("FORMAT"))
+        return cls(query, min(maxrec, settings.maxrec_hard), fmt)
+
+
+def result_fields(
+    declared: Sequence[OutputColumn], returned: Sequence[ResultColumn]
+) -> list[FieldSpec]:
+    """FIELDs from the declarations where a column is published, from the database types
+    (with what the translator knows: unit, arraysize, xtype) where it is computed."""
+    fields = []
+    for index, column in enumerate(returned):
+        out = declared[index] if index < len(declared) else None
+        name = out.name if out is not None else column.name
+        if out is not None and out.column is not None:
+            fields.append(FieldSpec.from_column(out.column, name=name))
+        else:
+            fields.append(
+                FieldSpec.from_pg_type(
+                    name,
+                    column.type_oid,
+                    arraysize=out.arraysize if out else None,
+                    unit=out.unit if out else None,
+                    xtype=out.xtype if out else None,
+                )
+            )
+    return fields
+
+
+def execute(
+    tap: TapRequest,
+    runner: QueryRunner,
+    timeout_s: float,
+    identity: str | None = None,
+    on_backend: Callable[[int], None] | None = None,
+) -> Iterator[bytes]:
+    """Start the query; return the result document's chunks (the query ends with them).
+
+    Everything that can fail before the first row (ADQL errors, database refusals, a
+    timeout while planning) raises here, so the caller can answer with an error document.
+    """
+    translation = translate(tap.query, METADATA)
+    context = runner.run(
+        translation.sql,
+        maxrec=tap.maxrec,
+        timeout_s=timeout_s,
+        identity=identity,
+        on_backend=on_backend,
+    )
+    result = context.__enter__()
+    try:
+        fields = result_fields(translation.columns, result.columns)
+        chunks = tap.format.writer(
+            fields, result.rows, tap.maxrec, resource_infos=[("QUERY", tap.query)]
+        )
+    except BaseException:
+        context.__exit__(None, None, None)
+        raise
+
+    def stream() -> Iterator[bytes]:
+        try:
+            yield from chunks
+        finally:
+            # Also on close(): a client that went away ends its query here.
+            context.__exit__(None, None, None)
+
+    return stream()

@@ -1,0 +1,141 @@
+"""Pulling result rows in bounded batches: the MAXREC limit, overflow detection and the capture
+of a failing row source, shared by every output format.
+
+The writers encode column by column, so rows are taken a batch at a time; the batch size adapts
+to the encoded size of rows so that a batch stays near :data:`TARGET_BYTES` whether rows are
+thirty bytes or a 25,000-point light curve (STYLE 11: memory does not grow with the result).
+Must not import Flask or psycopg.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import TypeVar
+
+from vo_node.errors import NodeError
+
+logger = logging.getLogger(__name__)
+
+# DALI 1.1 (VOTable responses): the values of INFO name="QUERY_STATUS".
+OK = "OK"
+OVERFLOW = "OVERFLOW"
+ERROR = "ERROR"
+
+TARGET_BYTES = 96 * 1024
+FIRST_BATCH = 16  # small, since rows may be whole light curves; it grows from there
+MAX_BATCH = 4096
+GENERIC_ERROR = "internal error while writing the result; the rows above are incomplete"
+
+Row = Sequence[object]
+Encoded = TypeVar("Encoded", bytes, str)
+
+
+@dataclass
+class Outcome:
+    """What a finished stream reports: the last QUERY_STATUS, rows written, the error message
+    a client saw, and warnings (e.g. characters replaced). A caller may pass one in to learn
+    this for logs, usage records or a UWS job phase."""
+
+    status: str = OK
+    rows: int = 0
+    message: str | None = None
+    hint: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def fail(self, exc: BaseException) -> None:
+        """Record ``exc`` as the end of the stream: a :class:`NodeError` keeps its message
+        and hint, anything else becomes a generic message (never a traceback) and is logged
+        with its traceback for the operators."""
+        self.status = ERROR
+        if isinstance(exc, NodeError):
+            self.message, self.hint = exc.message, exc.hint
+            logger.info("result stream ended by an error after %d rows: %s", self.rows, exc)
+        else:
+            self.message, self.hint = GENERIC_ERROR, None
+            logger.error("result stream failed after %d rows", self.rows, exc_info=exc)
+
+
+class RowBatches:
+    """Iterates over lists of rows, at most ``maxrec`` rows in all (None: no limit).
+
+    After the last batch, ``outcome.status`` is OVERFLOW if the source had a (maxrec+1)-th
+    row, ERROR if the source raised (the rows before the failure are still delivered), else
+    OK. A writer calls :meth:`written` after encoding each batch to steer the batch size.
+    """
+
+    def __init__(self, rows: Iterable[Row], maxrec: int | None, outcome: Outcome) -> None:
+        if maxrec is not None and maxrec < 0:
+            raise ValueError("maxrec must not be negative")
+        self._rows = rows
+        self._maxrec = maxrec
+        self._size = FIRST_BATCH
+        self.outcome = outcome
+        self.failure: Exception | None = None  # what the source raised, if it did
+
+    def written(self, rows: int, nbytes: int) -> None:
+        """Count ``rows`` rows as written in ``nbytes`` of output, and adapt the next batch
+        size to that."""
+        self.outcome.rows += rows
+        if rows:
+            per_row = max(nbytes / rows, 1.0)
+            self._size = max(1, min(MAX_BATCH, int(TARGET_BYTES / per_row)))
+
+    def __iter__(self) -> Iterator[list[Row]]:
+        outcome = self.outcome
+        remaining = self._maxrec
+        try:
+            source = iter(self._rows)
+        except Exception as exc:
+            self._fail(exc)
+            return
+        while remaining is None or remaining > 0:
+            wanted = self._size if remaining is None else min(self._size, remaining)
+            batch: list[Row] = []
+            failure: Exception | None = None
+            try:
+                # list.extend keeps the rows it appended before the source raised, at C speed.
+                batch.extend(islice(source, wanted))
+            except Exception as exc:
+                failure = exc
+            if batch:
+                yield batch
+                if remaining is not None:
+                    remaining -= len(batch)
+            if failure is not None:
+                self._fail(failure)
+                return
+            if len(batch) < wanted:
+                return
+        # MAXREC rows are out; one more row means the result was truncated (TAP 1.1, MAXREC).
+        try:
+            next(source)
+        except StopIteration:
+            return
+        except Exception as exc:
+            self._fail(exc)
+            return
+        outcome.status = OVERFLOW
+
+    def _fail(self, exc: Exception) -> None:
+        self.failure = exc
+        self.outcome.fail(exc)
+
+
+def encode_rows(
+    encode: Callable[[list[Row]], Encoded], batch: list[Row], empty: Encoded
+) -> tuple[Encoded, int, Exception | None]:
+    """Encode a batch; if that fails, encode row by row so that the rows before the bad one
+    are still written. Returns the output, how many rows it holds, and the failure if any."""
+    try:
+        return encode(batch), len(batch), None
+    except Exception as exc:
+        done: list[Encoded] = []
+        for row in batch:
+            try:
+                done.append(encode([row]))
+            except Exception as row_exc:
+                return empty.join(done), len(done), row_exc
+        return empty.join(done), len(done), exc
