@@ -9,9 +9,11 @@ stays flat for any number of files.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import multiprocessing
 import os
+import signal
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -25,6 +27,7 @@ from vo_node.storage import MirroredStore
 
 # Below this many files a pool costs more to start than it saves.
 _POOL_THRESHOLD = 24
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 _CHUNK = 8  # files per round trip to a worker
 _IN_FLIGHT_PER_WORKER = 32  # chunks queued per worker: more than a batch, bounded
 
@@ -57,6 +60,19 @@ _state: WorkerState | None = None
 def _init_worker(state: WorkerState) -> None:
     global _state
     _state = state
+    _die_with_parent()
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this worker when the ingest that made it dies, even by SIGKILL:
+    orphaned workers would go on copying files and hold the operator's terminal open."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return  # not Linux: the pool's own shutdown is all there is
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 def prepare(
@@ -99,8 +115,10 @@ def prepared_in_order(files: list[Path], state: WorkerState) -> Iterator[Prepare
             yield prepare(path, state=state)
         return
     workers = os.cpu_count() or 2
-    # forkserver: workers do not inherit the parent's threads or its database connection.
-    context = multiprocessing.get_context("forkserver")
+    # fork: the workers are the ingest's own children, so that they die with it (see
+    # _die_with_parent; a forkserver would outlive a killed ingest, and its workers with it).
+    # They never touch the inherited database connection, and leave by os._exit.
+    context = multiprocessing.get_context("fork")
     chunks = [files[i : i + _CHUNK] for i in range(0, len(files), _CHUNK)]
     with ProcessPoolExecutor(
         max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(state,)

@@ -329,3 +329,13 @@ def test_text_formats_stream_in_bounded_memory(name: str) -> None:
         tracemalloc.stop()
     assert outcome.rows == count
     assert peak < 20 * 2**20, f"peak {peak / 2**20:.1f} MiB"
+
+
+@pytest.mark.parametrize("name", ["csv", "tsv"])
+def test_single_precision_values_are_written_as_single_precision(name: str) -> None:
+    # PostgreSQL's real 8.37 reaches Python as the double 8.369999885559082.
+    fields = [FieldSpec("mag", "float"), FieldSpec("flux", "double")]
+    rows = iter([(8.369999885559082, 8.369999885559082)])
+    data = b"".join(resolve_format(name).writer(fields, rows, None))
+    last = data.decode().strip().splitlines()[-1]
+    assert last.split("," if name == "csv" else "\t") == ["8.37", "8.369999885559082"]

@@ -220,3 +220,39 @@ def test_second_concurrent_ingest_is_refused(node: Node, sample_dir: Path) -> No
     assert node.scalar("SELECT count(*) FROM archive.products") == 0
     # Once the first is over, the same command goes through.
     assert node.cli("ingest", str(sample_dir)).returncode == 0
+
+
+@pytest.mark.slow
+def test_workers_die_with_a_killed_ingest(node: Node, workdir: Path) -> None:
+    """kill -9 of the ingest alone (not its process group): its workers must not live on,
+    copying files and holding the operator's terminal (here: a pipe) open."""
+    from ingest.sample import SampleSpec, generate
+
+    delivery = workdir / "crash-sample"
+    if not delivery.exists():
+        generate(SampleSpec(out_dir=delivery, stars=700, runs=2, seed=11, days=4.0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vo_node", "ingest", str(delivery)],
+        env=node.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 120
+    children: list[str] = []
+    while time.monotonic() < deadline and proc.poll() is None and not children:
+        listing = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True)
+        children = listing.stdout.split()
+        time.sleep(0.05)
+    assert children, "the ingest started no worker processes"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.stdout is not None
+    proc.stdout.read()  # returns only when no process holds the pipe any more
+    time.sleep(0.5)
+    alive = [
+        pid
+        for pid in children
+        if Path(f"/proc/{pid}").exists()
+        and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
+    ]
+    assert not alive, f"workers outlived the ingest: {alive}"

@@ -26,6 +26,8 @@ from decimal import Decimal
 from operator import itemgetter
 from typing import cast
 
+import numpy as np
+
 from vo_node.votable import FieldSpec, Outcome
 from vo_node.votable.batches import ERROR, OVERFLOW, Row, RowBatches, encode_rows
 from vo_node.votable.fields import FLOAT_TYPES
@@ -80,6 +82,8 @@ def _text_cell(spec: FieldSpec) -> _Cell:
     """How one column's values become CSV/TSV cells (None: empty)."""
     if spec.is_array:
         return _array_texts
+    if spec.datatype == "float":
+        return _single_texts
     if spec.datatype in FLOAT_TYPES:
         return _number_texts
     if spec.datatype == "boolean":
@@ -87,6 +91,16 @@ def _text_cell(spec: FieldSpec) -> _Cell:
     if spec.is_text:
         return _plain_texts
     return _integers
+
+
+def _single_texts(values: list[object]) -> list[object]:
+    """Single-precision columns with the shortest text that reads back to the same float32
+    (8.37, not the double 8.369999885559082 that PostgreSQL's real becomes in Python)."""
+    texts = _number_texts(values)
+    return [
+        str(np.float32(v)) if isinstance(v, float) and math.isfinite(v) else t
+        for v, t in zip(values, texts, strict=True)
+    ]
 
 
 def _cells(fields: Sequence[FieldSpec], rows: list[Row], cell: list[_Cell]) -> list[list[object]]:
