@@ -184,27 +184,17 @@ class Queries(Expressions):
         """An ORDER BY term: a position, a select-list name, or a value."""
         desc = bool(term.args.get("desc")) if isinstance(term, exp.Ordered) else False
         what = term.this if isinstance(term, exp.Ordered) else term
-        position = _position(what, outputs)
-        if position is not None:
-            return _ordered(position, desc)
-        if isinstance(what, exp.Column) and not what.table:
-            output = _output_named(what, outputs)
-            if output is not None:
-                name = exp.column(exp.to_identifier(output.sql_name, quoted=True))
-                return _ordered(name, desc)
+        by_result = _order_by_result(what, desc, outputs)
+        if by_result is not None:
+            return by_result
         return _ordered(self.value(what, scope).sql, desc)
 
     def _set_order(self, term: exp.Expr, outputs: list[Output]) -> exp.Expr:
         desc = bool(term.args.get("desc")) if isinstance(term, exp.Ordered) else False
         what = term.this if isinstance(term, exp.Ordered) else term
-        position = _position(what, outputs)
-        if position is not None:
-            return _ordered(position, desc)
-        if isinstance(what, exp.Column) and not what.table:
-            output = _output_named(what, outputs)
-            if output is not None:
-                name = exp.column(exp.to_identifier(output.sql_name, quoted=True))
-                return _ordered(name, desc)
+        by_result = _order_by_result(what, desc, outputs)
+        if by_result is not None:
+            return by_result
         raise error_at(what, "ORDER BY after a set operation takes result names or positions")
 
     # -- FROM ----------------------------------------------------------------------------
@@ -399,3 +389,16 @@ def _sql_name(name: str, position: int, used: set[str]) -> str:
             candidate += "_"
     used.add(candidate)
     return candidate
+
+
+def _order_by_result(what: exp.Expr, desc: bool, outputs: list[Output]) -> exp.Expr | None:
+    """An ORDER BY term naming a result column, by position or by name; None otherwise."""
+    position = _position(what, outputs)
+    if position is not None:
+        return _ordered(position, desc)
+    if isinstance(what, exp.Column) and not what.table:
+        output = _output_named(what, outputs)
+        if output is not None:
+            name = exp.column(exp.to_identifier(output.sql_name, quoted=True))
+            return _ordered(name, desc)
+    return None
