@@ -14,6 +14,7 @@ from flask import Response
 from vo_node.errors import NodeError, SetupError
 from vo_node.http.params import UsageError
 from vo_node.query import QueryError, QueryTimeout, ServiceUnavailable
+from vo_node.votable import error_document
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,6 @@ def status_for(protocol: str, exc: BaseException) -> int:
 
 def dali_error(exc: BaseException) -> Response:
     """The DALI error document for ``exc``, with the status from ``STATUS``."""
-    from vo_node.votable import error_document
-
     status = status_for("dali", exc)
     if isinstance(exc, NodeError):
         body = error_document(exc.message, exc.hint)

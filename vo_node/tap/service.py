@@ -43,8 +43,7 @@ class TapRequest:
         query = params.get("QUERY")
         if not query or not query.strip():
             raise UsageError("QUERY is required: an ADQL query")
-        maxrec = params.integer("MAXREC", settings.maxrec_default)
-        assert maxrec is not None  # a default is given
+        maxrec = params.integer("MAXREC", settings.maxrec_default) or 0
         fmt = resolve_format(params.get("RESPONSEFORMAT") or params.get("FORMAT"))
         return cls(query, min(maxrec, settings.maxrec_hard), fmt)
 
