@@ -42,7 +42,10 @@ def workdir() -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def cluster_settings(workdir: Path) -> Settings:
-    return Settings(var_dir=workdir / "var", pg_port=54321, database=TEMPLATE_DB, fsync=False)
+    # A free port, so that two test runs on one machine (two checkouts) do not collide.
+    return Settings(
+        var_dir=workdir / "var", pg_port=_free_port(), database=TEMPLATE_DB, fsync=False
+    )
 
 
 @pytest.fixture(scope="session")
