@@ -115,6 +115,8 @@ def node(template_db: NodeDatabase, cluster_settings: Settings, tmp_path: Path) 
                 sql.Identifier(name), sql.Identifier(TEMPLATE_DB), sql.Identifier(ADMIN_ROLE)
             )
         )
+    # The rights production gives (CREATE DATABASE ... TEMPLATE does not copy them).
+    template_db.cluster.secure_database(name)
     roots = (tmp_path / "storage" / "a", tmp_path / "storage" / "b")
     for root in roots:
         root.mkdir(parents=True)
@@ -152,13 +154,22 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def served(node: Node, sample_dir: Path, tmp_path: Path) -> Iterator[tuple[Node, str]]:
+def served_env() -> dict[str, str]:
+    """Settings (VO_NODE_* variables) of the served node; a test module overrides this
+    fixture to serve with other limits."""
+    return {}
+
+
+@pytest.fixture
+def served(
+    node: Node, sample_dir: Path, tmp_path: Path, served_env: dict[str, str]
+) -> Iterator[tuple[Node, str]]:
     """The node with the sample ingested, served by gunicorn on 127.0.0.1, with an async
     worker; their logs go to files (a pipe nobody reads would fill and block the server)."""
     node.cli("ingest", str(sample_dir), check=True)
     port = _free_port()
     env = node.env()
-    env.update(VO_NODE_PORT=str(port), VO_NODE_WORKERS="1")
+    env.update(VO_NODE_PORT=str(port), VO_NODE_WORKERS="1", **served_env)
     logs = {name: (tmp_path / f"{name}.log").open("w") for name in ("serve", "worker")}
     procs = {
         name: subprocess.Popen(
@@ -173,9 +184,9 @@ def served(node: Node, sample_dir: Path, tmp_path: Path) -> Iterator[tuple[Node,
     deadline = time.monotonic() + 30
     while True:
         try:
-            requests.get(base + "/health", timeout=2)
+            requests.get(base + "/health", timeout=5)
             break
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # a busy machine starts slowly
             if procs["serve"].poll() is not None or time.monotonic() > deadline:
                 log = (tmp_path / "serve.log").read_text()
                 raise AssertionError(f"server did not start:\n{log[-3000:]}") from None

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from psycopg_pool import ConnectionPool
 from werkzeug.exceptions import HTTPException
 
 from vo_node.db.node import NodeDatabase
+from vo_node.http.errors import dali_error
 from vo_node.query import QueryRunner
 from vo_node.settings import Settings
 from vo_node.storage import MirroredStore
@@ -25,6 +26,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings()
     app = Flask(__name__, template_folder="web/templates")
     app.config["VO_NODE_SETTINGS"] = settings
+    # A request body larger than an upload (plus room for the form fields) is refused
+    # before it is read: 413, rather than a disk filled with parts never used.
+    app.config["MAX_CONTENT_LENGTH"] = settings.upload_limit + (1 << 20)
     db = NodeDatabase.from_settings(settings)
     # One pool per role, opened here (STYLE 7); the read-only query role joins in issue 3.
     pool = ConnectionPool(
@@ -60,6 +64,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:
         # Routing 404/405 never reach a blueprint, so this lives at app level (STYLE 1).
+        if exc.code == 413 and request.path.startswith("/tap"):
+            return dali_error(exc)  # async job creation reads its body outside the views
         return jsonify({"error": exc.name, "message": exc.description}), exc.code
 
     return app

@@ -6,12 +6,15 @@ set with ``SET LOCAL``, the caller's identity for row-level security (issue 4), 
 server-side binary cursor whose rows are streamed in batches: memory does not grow with the
 result. At most ``maxrec + 1`` rows are fetched, so the caller can tell an overflow from a
 result that is exactly ``maxrec`` rows long.
+
+Uploaded tables (TAP UPLOAD) are loaded first, into temporary tables that the transaction
+drops: the transaction is read-write only for that, and read-only before the user's SQL runs.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +27,14 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from vo_node.errors import NodeError
 
 _BATCH = 5000
+# The column types an uploaded table may have; the loader names nothing else.
+UPLOAD_TYPES = frozenset(
+    {
+        "boolean", "smallint", "integer", "bigint", "real", "double precision", "text",
+        "timestamp", "spoint", "scircle", "spoly", "smallint[]", "integer[]", "bigint[]",
+        "real[]", "double precision[]", "boolean[]",
+    }
+)  # fmt: skip
 
 
 class QueryError(NodeError):
@@ -54,6 +65,22 @@ class QueryResult:
     rows: Iterator[tuple[Any, ...]]
 
 
+@dataclass(frozen=True)
+class TempTable:
+    """Rows to load into a temporary table ``pg_temp.<name>`` before the query runs.
+
+    ``columns`` are (name, type) pairs, types from :data:`UPLOAD_TYPES`; row values are in
+    PostgreSQL's text input form or plain Python values. ``spatial`` columns (``spoint``) get
+    a GiST index, so that a crossmatch can probe the upload as well as the archive.
+    """
+
+    name: str
+    columns: Sequence[tuple[str, str]]
+    rows: Iterable[Sequence[Any]]
+    spatial: Sequence[str] = ()
+    label: str = ""  # what the client calls it, for error messages
+
+
 def _message(exc: psycopg.Error) -> str:
     diag = exc.diag
     text = diag.message_primary or str(exc).strip().splitlines()[0]
@@ -77,8 +104,11 @@ class QueryRunner:
         timeout_s: float,
         identity: str | None = None,
         on_backend: Callable[[int], None] | None = None,
+        uploads: Sequence[TempTable] = (),
     ) -> Iterator[QueryResult]:
         """Execute ``query`` and yield its result; rows are read while the caller iterates.
+
+        ``uploads`` are loaded into temporary tables that ``query`` may read.
 
         ``on_backend`` learns the backend pid before the query starts (an async job's ABORT
         cancels that backend).
@@ -99,7 +129,10 @@ class QueryRunner:
             # Always rolled back: nothing a query does (even a function that writes despite
             # READ ONLY, such as lo_create) outlives it.
             with conn.transaction(force_rollback=True):
-                conn.execute("SET TRANSACTION READ ONLY")
+                if uploads:
+                    # The role's transactions start read-only: writable only for the
+                    # uploads, which needs saying before any query runs.
+                    conn.execute("SET TRANSACTION READ WRITE")
                 # Translated string literals assume standard strings (backslash is literal).
                 conn.execute("SET LOCAL standard_conforming_strings = on")
                 conn.execute(
@@ -110,6 +143,10 @@ class QueryRunner:
                 conn.execute(
                     sql.SQL("SET LOCAL vo_node.caller = {}").format(sql.Literal(identity or ""))
                 )
+                for table in uploads:
+                    self._load(conn, table, timeout_s)
+                # Read-only from here on (turning read-only is allowed after writes).
+                conn.execute("SET TRANSACTION READ ONLY")
                 cursor = conn.cursor(name=f"q_{uuid.uuid4().hex[:12]}", binary=True)
                 try:
                     cursor.execute(query, params)
@@ -126,6 +163,43 @@ class QueryRunner:
             raise ServiceUnavailable(_message(exc)) from exc
         finally:
             conn_cm.__exit__(None, None, None)
+
+    @staticmethod
+    def _load(conn: psycopg.Connection, table: TempTable, timeout_s: float) -> None:
+        unknown = [t for _, t in table.columns if t not in UPLOAD_TYPES]
+        if unknown:
+            raise ValueError(f"temporary table {table.name}: unsupported types {unknown}")
+        name = sql.Identifier(table.name)
+        definition = sql.SQL(", ").join(
+            sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in table.columns
+        )
+        names = sql.SQL(", ").join(sql.Identifier(c) for c, _ in table.columns)
+        try:
+            conn.execute(
+                sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(name, definition)
+            )
+            with conn.cursor().copy(
+                sql.SQL("COPY pg_temp.{} ({}) FROM STDIN").format(name, names)
+            ) as copy:
+                for row in table.rows:
+                    copy.write_row(row)
+            for column in table.spatial:
+                conn.execute(
+                    sql.SQL("CREATE INDEX ON pg_temp.{} USING gist ({})").format(
+                        name, sql.Identifier(column)
+                    )
+                )
+            # Temporary tables are never analysed automatically: without statistics the
+            # planner guesses their size, and may not probe the archive's spatial index.
+            conn.execute(sql.SQL("ANALYZE pg_temp.{}").format(name))
+        except psycopg.errors.QueryCanceled as exc:
+            raise QueryTimeout(
+                f"loading an upload ran longer than the limit of {timeout_s:g} s"
+            ) from exc
+        except psycopg.Error as exc:
+            if isinstance(exc, psycopg.OperationalError):
+                raise
+            raise QueryError(f"upload {table.label or table.name}: {_message(exc)}") from exc
 
     @staticmethod
     def _rows(

@@ -86,6 +86,14 @@ class Settings(BaseSettings):
     upload_limit: int = Field(
         default=20_000_000, description="Largest table upload accepted (bytes)."
     )
+    upload_rows: int = Field(default=1_000_000, description="Most rows of one uploaded table.")
+    upload_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description=(
+            "Hosts (name or name:port, comma-separated) whose http(s) URLs TAP may fetch as "
+            "uploads; none by default, so only inline uploads are accepted."
+        ),
+    )
     fsync: bool = Field(
         default=True, description="fsync product copies before they are registered."
     )
@@ -99,6 +107,13 @@ class Settings(BaseSettings):
             if len(parts) != 2:
                 raise ValueError("STORAGE_ROOTS needs exactly two paths, comma-separated")
             return tuple(parts)
+        return value
+
+    @field_validator("upload_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(h.strip() for h in value.split(",") if h.strip())
         return value
 
     @property

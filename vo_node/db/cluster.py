@@ -265,6 +265,11 @@ class Cluster:
                         sql.Identifier(dbname), sql.Identifier(ADMIN_ROLE)
                     )
                 )
+        self.secure_database(dbname)
+
+    def secure_database(self, dbname: str) -> None:
+        """pgSphere and the database-level rights of the roles (idempotent). A database made
+        from a template starts with PostgreSQL's default rights: call this for it too."""
         with self.connect(SUPERUSER, dbname=dbname, autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS pg_sphere")
             # A user query must not be able to change its own identity (DESIGN.md).
@@ -280,4 +285,11 @@ class Cluster:
                         sql.Identifier(dbname), sql.Identifier(role)
                     )
                 )
+            # TAP uploads: the query role loads them into temporary tables that live for
+            # one transaction (vo_node/query.py), before the transaction turns read-only.
+            conn.execute(
+                sql.SQL("GRANT TEMPORARY ON DATABASE {} TO {}").format(
+                    sql.Identifier(dbname), sql.Identifier(QUERY_ROLE)
+                )
+            )
             conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")

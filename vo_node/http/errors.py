@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from flask import Response
+from werkzeug.exceptions import HTTPException
 
 from vo_node.errors import NodeError, SetupError
 from vo_node.http.params import UsageError
@@ -45,6 +46,11 @@ def status_for(protocol: str, exc: BaseException) -> int:
 
 def dali_error(exc: BaseException) -> Response:
     """The DALI error document for ``exc``, with the status from ``STATUS``."""
+    if isinstance(exc, HTTPException):
+        # Raised by the web framework while reading the request (413: a body over the
+        # upload limit); its code and description are already right for the client.
+        status, body = exc.code or 400, error_document(str(exc.description), None)
+        return Response(body, status=status, mimetype=VOTABLE_MIME)
     status = status_for("dali", exc)
     if isinstance(exc, NodeError):
         body = error_document(exc.message, exc.hint)

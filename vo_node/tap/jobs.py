@@ -28,7 +28,15 @@ def tap_executor(settings: Settings) -> Executor:
 
     def run(job: JobRun) -> JobResult:
         tap = TapRequest.parse(job.parameters, settings)
-        chunks = execute(tap, runner, job.timeout, identity=job.owner, on_backend=job.on_backend)
+        uploads = tap.read_uploads(job.uploads, job.output_dir, settings) if tap.uploads else []
+        chunks = execute(
+            tap,
+            runner,
+            job.timeout,
+            identity=job.owner,
+            on_backend=job.on_backend,
+            uploads=uploads,
+        )
         path = job.output_dir / f"result.{tap.format.extension}"
         with path.open("wb") as out:
             for chunk in chunks:

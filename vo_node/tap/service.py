@@ -8,8 +8,9 @@ closed. Sync streams them to the client; async writes them to a file.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from tap_schema import METADATA
 from vo_node.adql import OutputColumn, translate
@@ -17,6 +18,8 @@ from vo_node.formats import Format, resolve_format
 from vo_node.http.params import DaliParams, UsageError
 from vo_node.query import QueryRunner, ResultColumn
 from vo_node.settings import Settings
+from vo_node.tap.upload_tables import UploadedTable, read_upload
+from vo_node.tap.uploads import UploadSpec, locate, upload_specs
 from vo_node.votable import FieldSpec
 
 LANGUAGES = {"ADQL", "ADQL-2.0", "ADQL-2.1"}
@@ -29,6 +32,7 @@ class TapRequest:
     query: str
     maxrec: int
     format: Format
+    uploads: tuple[UploadSpec, ...] = ()
 
     @classmethod
     def parse(cls, params: DaliParams, settings: Settings) -> TapRequest:
@@ -45,7 +49,15 @@ class TapRequest:
             raise UsageError("QUERY is required: an ADQL query")
         maxrec = params.integer("MAXREC", settings.maxrec_default) or 0
         fmt = resolve_format(params.get("RESPONSEFORMAT") or params.get("FORMAT"))
-        return cls(query, min(maxrec, settings.maxrec_hard), fmt)
+        return cls(query, min(maxrec, settings.maxrec_hard), fmt, upload_specs(params))
+
+    def read_uploads(
+        self, parts: Mapping[str, Path], directory: Path, settings: Settings
+    ) -> list[UploadedTable]:
+        """The uploaded tables, read into memory: ``parts`` are the request's saved parts,
+        ``directory`` receives URL uploads (and may go once this returns)."""
+        files = locate(self.uploads, parts, directory, settings.upload_hosts, settings.upload_limit)
+        return [read_upload(name, path, settings.upload_rows) for name, path in files.items()]
 
 
 def result_fields(
@@ -78,19 +90,22 @@ def execute(
     timeout_s: float,
     identity: str | None = None,
     on_backend: Callable[[int], None] | None = None,
+    uploads: Sequence[UploadedTable] = (),
 ) -> Iterator[bytes]:
     """Start the query; return the result document's chunks (the query ends with them).
 
     Everything that can fail before the first row (ADQL errors, database refusals, a
     timeout while planning) raises here, so the caller can answer with an error document.
     """
-    translation = translate(tap.query, METADATA)
+    tables = {u.declaration.name: (u.relation, u.declaration) for u in uploads}
+    translation = translate(tap.query, METADATA, tables)
     context = runner.run(
         translation.sql,
         maxrec=tap.maxrec,
         timeout_s=timeout_s,
         identity=identity,
         on_backend=on_backend,
+        uploads=[u.temp for u in uploads],
     )
     result = context.__enter__()
     try:

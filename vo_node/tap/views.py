@@ -3,6 +3,8 @@ as their parts land. Views parse parameters and render; the work is done elsewhe
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, request
@@ -16,6 +18,7 @@ from vo_node.tap.capabilities import Feature, OutputFormat, TapLimits, tap_capab
 from vo_node.tap.examples import examples_document
 from vo_node.tap.service import TapRequest, execute
 from vo_node.tap.vosi import availability_document
+from vo_node.uws.forms import save_uploads
 
 bp = Blueprint("tap", __name__, url_prefix="/tap")
 
@@ -32,7 +35,21 @@ def sync() -> Response:
     settings = current_app.config["VO_NODE_SETTINGS"]
     try:
         tap = TapRequest.parse(DaliParams.from_request(request), settings)
-        chunks = execute(tap, current_app.extensions["vo_node.query_runner"], settings.sync_timeout)
+        uploads = []
+        if tap.uploads:
+            # Read into memory here; the files go before the result streams.
+            with tempfile.TemporaryDirectory(prefix="tap-upload-") as scratch:
+                parts = save_uploads(
+                    request.files.items(multi=True), Path(scratch), settings.upload_limit
+                )
+                paths = {part: Path(path) for part, path in parts.items()}
+                uploads = tap.read_uploads(paths, Path(scratch), settings)
+        chunks = execute(
+            tap,
+            current_app.extensions["vo_node.query_runner"],
+            settings.sync_timeout,
+            uploads=uploads,
+        )
     except Exception as exc:  # rendered in the protocol's own form, at the edge
         return dali_error(exc)
     return Response(chunks, mimetype=tap.format.content_type)
@@ -54,7 +71,9 @@ def capabilities() -> Response:
     formats = [
         OutputFormat(f.mime_type, (f.name, *f.aliases), _FORMAT_IDS.get(f.name)) for f in FORMATS
     ]
-    document = tap_capabilities(f"{settings.public_url}/tap", features, formats, limits, ())
+    # URL uploads are offered only where the operator allows some hosts.
+    methods = ("inline", "http", "https") if settings.upload_hosts else ("inline",)
+    document = tap_capabilities(f"{settings.public_url}/tap", features, formats, limits, methods)
     return Response(document, mimetype=XML)
 
 
