@@ -181,23 +181,30 @@ def served(
         for name in ("serve", "worker")
     }
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            requests.get(base + "/health", timeout=5)
-            break
-        except (requests.ConnectionError, requests.Timeout):  # a busy machine starts slowly
-            if procs["serve"].poll() is not None or time.monotonic() > deadline:
-                log = (tmp_path / "serve.log").read_text()
-                raise AssertionError(f"server did not start:\n{log[-3000:]}") from None
-            time.sleep(0.2)
-    yield node, base
-    for proc in procs.values():
-        proc.terminate()
-    for proc in procs.values():
-        proc.wait(timeout=30)
-    for log in logs.values():
-        log.close()
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                requests.get(base + "/health", timeout=5)
+                break
+            except (requests.ConnectionError, requests.Timeout):  # a busy machine is slow
+                if procs["serve"].poll() is not None or time.monotonic() > deadline:
+                    log = (tmp_path / "serve.log").read_text()
+                    raise AssertionError(f"server did not start:\n{log[-3000:]}") from None
+                time.sleep(0.2)
+        yield node, base
+    finally:
+        # Also when the start failed: no server outlives its test.
+        for proc in procs.values():
+            proc.terminate()
+        for proc in procs.values():
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for log in logs.values():
+            log.close()
 
 
 def fits_files(root: Path) -> list[Path]:

@@ -37,6 +37,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         max_size=max(4, settings.threads),
         open=True,
         name="service",
+        # A connection the database dropped (a restart) is replaced, not handed out.
+        check=ConnectionPool.check_connection,
     )
     app.extensions["vo_node.service_pool"] = pool
     # User queries: the read-only role, its own pool (a flood of queries cannot starve the
@@ -47,6 +49,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         max_size=max(4, settings.threads),
         open=True,
         name="query",
+        # A connection the database dropped (a restart) is replaced, not handed out.
+        check=ConnectionPool.check_connection,
     )
     app.extensions["vo_node.query_runner"] = QueryRunner(query_pool)
     app.extensions["vo_node.store"] = MirroredStore.from_roots(settings.roots)

@@ -24,6 +24,9 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
             "timeout": 120,
             "graceful_timeout": 10,
             "accesslog": "-",
+            # gunicorn's control socket sits at one path per account: two nodes (or a demo
+            # and the tests) would share it. Nothing here uses it.
+            "control_socket_disable": True,
         }.items():
             self.cfg.set(key, value)
 
