@@ -22,6 +22,7 @@ test: system venv
 
 bench: system venv
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/tap.py
 
 lint: venv
 	$(BIN)/ruff check .

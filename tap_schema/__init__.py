@@ -5,8 +5,8 @@ FIELDs and the ADQL resolver's view of the database.
 """
 
 from tap_schema import corot, ivoa, self_description
-from tap_schema.model import Column, ForeignKey, Metadata, Schema, Table
+from tap_schema.model import Column, ForeignKey, Metadata, Schema, Table, TimeSystem
 
 METADATA = Metadata((corot.SCHEMA, ivoa.SCHEMA, self_description.SCHEMA))
 
-__all__ = ["METADATA", "Column", "ForeignKey", "Metadata", "Schema", "Table"]
+__all__ = ["METADATA", "Column", "ForeignKey", "Metadata", "Schema", "Table", "TimeSystem"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tap_schema.model import Column, ForeignKey, Schema, Table
+from tap_schema.times import PRODUCT_TIMES, RUN_TIMES
 
 _MAG = "mag"
 
@@ -123,8 +124,17 @@ RUNS = Table(
             xtype="timestamp",
             principal=True,
         ),
-        Column("t_start", "double", "Start of the run as MJD (UTC)", "time.start", "d"),
-        Column("t_end", "double", "End of the run as MJD (UTC)", "time.end", "d"),
+        Column(
+            "t_start",
+            "double",
+            "Start of the run as MJD (UTC)",
+            "time.start",
+            "d",
+            timesys=RUN_TIMES,
+        ),
+        Column(
+            "t_end", "double", "End of the run as MJD (UTC)", "time.end", "d", timesys=RUN_TIMES
+        ),
         Column("ra", "double", "Right ascension of the pointing", "pos.eq.ra;instr.fov", "deg"),
         Column("dec", "double", "Declination of the pointing", "pos.eq.dec;instr.fov", "deg"),
         Column(
@@ -222,22 +232,24 @@ PRODUCTS = Table(
         Column(
             "t_min",
             "double",
-            "Time of the first point (MJD in the product's time scale and reference position)",
+            "Time of the first point: MJD in TT, referred to the position in time_refpos",
             "time.start;obs.exposure",
             "d",
             principal=True,
             indexed=True,
             nullable=False,
+            timesys=PRODUCT_TIMES,
         ),
         Column(
             "t_max",
             "double",
-            "Time of the last point (MJD)",
+            "Time of the last point: MJD in TT, referred to the position in time_refpos",
             "time.end;obs.exposure",
             "d",
             principal=True,
             indexed=True,
             nullable=False,
+            timesys=PRODUCT_TIMES,
         ),
         Column(
             "time_scale",

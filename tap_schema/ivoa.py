@@ -5,7 +5,8 @@ Names, UCDs and utypes are the standard's (its table 5 and section 4); ``std`` m
 
 from __future__ import annotations
 
-from tap_schema.model import Column, Schema, Table
+from tap_schema.model import REGION_XTYPE, Column, Schema, Table
+from tap_schema.times import PRODUCT_TIMES
 
 
 def _std(
@@ -152,15 +153,19 @@ OBSCORE = Table(
             "deg",
             principal=True,
         ),
+        # ObsCore 1.1 (table 6, and taplint's ObsCore checks) types s_region adql:REGION, a
+        # string without unit: an STC-S 'Circle ICRS ra dec radius' in degrees here. The
+        # database holds a pgSphere circle, so ADQL geometry (INTERSECTS, CONTAINS) still
+        # works on it and uses its index.
         _std(
             "s_region",
-            "double",
-            "Region covered: the aperture around the target",
+            "char",
+            "Region covered: the aperture around the target, as STC-S (ICRS, degrees)",
             "pos.outline;obs.field",
             "Char.SpatialAxis.Coverage.Support.Area",
-            "deg",
-            xtype="circle",
-            arraysize="3",
+            xtype=REGION_XTYPE,
+            arraysize="*",
+            region="circle",
             indexed=True,
         ),
         _std(
@@ -209,22 +214,25 @@ OBSCORE = Table(
         _std(
             "t_min",
             "double",
-            "Time of the first point (MJD)",
+            "Time of the first point: MJD in TT, referred to the barycentre, the Sun or the "
+            "satellite as corot.products.time_refpos says",
             "time.start;obs.exposure",
             "Char.TimeAxis.Coverage.Bounds.Limits.StartTime",
             "d",
             principal=True,
             indexed=True,
+            timesys=PRODUCT_TIMES,
         ),
         _std(
             "t_max",
             "double",
-            "Time of the last point (MJD)",
+            "Time of the last point: MJD in TT (reference position as for t_min)",
             "time.end;obs.exposure",
             "Char.TimeAxis.Coverage.Bounds.Limits.StopTime",
             "d",
             principal=True,
             indexed=True,
+            timesys=PRODUCT_TIMES,
         ),
         _std(
             "t_exptime",

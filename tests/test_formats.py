@@ -222,6 +222,44 @@ def test_json_reads_back_with_the_json_module() -> None:
         assert got == [json_value(f, v) for f, v in zip(FIELDS, row, strict=True)]
 
 
+# A published time column (its TIMESYS comes with it) and an ObsCore region (DALI circle in,
+# STC-S out), as the TAP service makes them from the declarations.
+MJD = TimeSys("mjd_tt", "TT", "UNKNOWN", timeorigin=2400000.5)
+DECLARED = [
+    FieldSpec("t_min", "double", unit="d", timesys=MJD),
+    FieldSpec("s_region", "char", xtype="adql:REGION", region="circle"),
+]
+DECLARED_ROWS = [(54134.5, [102.95, -2.06, 0.0015]), (None, None)]
+STCS = "Circle ICRS 102.95 -2.06 0.0015"
+
+
+@pytest.mark.parametrize("name", ["votable", "votable/td", "csv", "tsv", "json"])
+def test_every_format_writes_regions_as_stcs(name: str) -> None:
+    data = b"".join(resolve_format(name).writer(DECLARED, iter(DECLARED_ROWS)))
+    if name.startswith("votable"):
+        table = parse(io.BytesIO(data), verify="exception").get_first_table()
+        assert [str(v) for v in table.array["s_region"]] == [STCS, ""]
+    elif name == "json":
+        assert [row[1] for row in json.loads(data)["data"]] == [STCS, None]
+    else:
+        delimiter = "," if name == "csv" else "\t"
+        records = list(csv.reader(io.StringIO(data.decode()), delimiter=delimiter))
+        assert [r[1] for r in records] == ["s_region", STCS, ""]
+
+
+def test_json_lists_the_timesys_its_fields_refer_to() -> None:
+    document = json.loads(b"".join(JSON.writer(DECLARED, iter(DECLARED_ROWS), timesys=TIMESYS)))
+    assert document["metadata"][0]["ref"] == "mjd_tt"
+    assert [s["ID"] for s in document["systems"]] == ["utc", "mjd_tt"]
+    assert document["systems"][1] == {
+        "element": "TIMESYS",
+        "ID": "mjd_tt",
+        "timeorigin": "2400000.5",
+        "timescale": "TT",
+        "refposition": "UNKNOWN",
+    }
+
+
 @pytest.mark.parametrize("name", ["csv", "tsv", "json"])
 @pytest.mark.parametrize("count", [0, 1, 100, 5000])
 def test_text_formats_stop_at_maxrec_and_report_overflow(name: str, count: int) -> None:

@@ -50,8 +50,6 @@ def test_async_error_is_reported_in_the_job(served: tuple[Node, str]) -> None:
 # What taplint still reports, each with its reason; anything else fails the test.
 KNOWN = {
     "E-CAP-KEYX": "features-adql-conditional (ADQL 2.1) is newer than Debian's taplint 3.4.7",
-    "E-OBS-CUNI": "s_region is a DALI circle in degrees; taplint wants adql:REGION (issue 3)",
-    "E-OBS-TYPX": "same as E-OBS-CUNI",
 }
 
 
@@ -65,7 +63,7 @@ def test_taplint_reports_no_errors(served: tuple[Node, str]) -> None:
             f"tapurl={base}/tap",
             "report=E",
             "maxrepeat=2",
-            "stages=TMV TME TMS TMC CPV CAP AVV QGE QPO QAS UWS MDQ OBS EXA",
+            "stages=TMV TME TMS TMC CPV CAP AVV QGE QPO QAS UWS MDQ OBS UPL EXA",
         ],
         capture_output=True,
         text=True,

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import psycopg
 import pytest
+import requests
+from astropy.io.votable import parse
 from conftest import Node
+from lxml import etree
+from xsd import assert_valid
 
 from tap_schema import METADATA
-from tap_schema.model import sql_name
+from tap_schema.model import Column, Metadata, Schema, Table, TimeSystem, sql_name
 from tap_schema.rows import tap_schema_rows
 
 # PostgreSQL types each VOTable datatype may be stored as ('char' with xtype timestamp is a
-# timestamp or date in the database; a 'point' is a pgSphere spoint, a 'circle' an scircle).
+# timestamp or date in the database; a 'point' is a pgSphere spoint, a 'circle' an scircle,
+# and so is an adql:REGION column declared with region='circle').
 _COMPATIBLE = {
     "boolean": {"bool"},
     "short": {"int2", "int4"},
@@ -59,10 +65,9 @@ def test_declarations_match_the_database(node: Node) -> None:
                 )
                 continue
             for column, (_, pg_type) in zip(table.columns, actual, strict=True):
+                geometry = column.region or column.xtype
                 allowed = (
-                    {_GEOMETRY[column.xtype]}
-                    if column.xtype in _GEOMETRY
-                    else _COMPATIBLE[column.datatype]
+                    {_GEOMETRY[geometry]} if geometry in _GEOMETRY else _COMPATIBLE[column.datatype]
                 )
                 if pg_type not in allowed:
                     problems.append(
@@ -129,3 +134,108 @@ def test_published_views_serve_ingested_data(node: Node, sample_dir: Path) -> No
     assert obscore is not None and obscore[:3] == (total, "timeseries", "lightcurve")
     assert str(obscore[3]).startswith("ivo://")
     assert latest == (node.scalar("SELECT count(*) FROM archive.products_latest"),)
+
+
+# UCDs of instants: a numeric column with one of these is a time and needs its time system.
+_INSTANTS = ("time.start", "time.end", "time.epoch")
+
+
+def test_numeric_times_declare_their_time_system() -> None:
+    for table in METADATA.tables():
+        for column in table.columns:
+            first_ucd = (column.ucd or "").split(";")[0]
+            if first_ucd in _INSTANTS and column.xtype != "timestamp":
+                assert column.timesys is not None, f"{table.qualified}.{column.name}"
+                assert column.timesys.timeorigin == 2400000.5, "all published times are MJD"
+
+
+MJD_TT = TimeSystem("mjd_tt", "TT", "BARYCENTER", 2400000.5)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"datatype": "char", "arraysize": "*", "timesys": MJD_TT},  # ISO times need none
+        {"datatype": "double", "arraysize": "*", "timesys": MJD_TT},
+        {"datatype": "char", "arraysize": "*", "xtype": "adql:REGION"},  # which geometry?
+        {"datatype": "double", "arraysize": "3", "xtype": "circle", "region": "circle"},
+        {"datatype": "char", "arraysize": "*", "xtype": "adql:REGION", "region": "box"},
+    ],
+)
+def test_declarations_refuse_inconsistent_time_and_region_columns(
+    kwargs: dict[str, object],
+) -> None:
+    with pytest.raises(ValueError):
+        Column("c", description="a column", **kwargs)  # type: ignore[arg-type]
+
+
+def test_time_systems_use_the_ivoa_vocabularies_and_unique_ids() -> None:
+    with pytest.raises(ValueError):
+        TimeSystem("t", "TT", "EARTH", 2400000.5)
+    with pytest.raises(ValueError):
+        TimeSystem("t", "GMT", "TOPOCENTER", 2400000.5)
+    other = TimeSystem("mjd_tt", "UTC", "TOPOCENTER", 2400000.5)
+    tables = (
+        Table("s", "a", "A", (Column("t", "double", "time", timesys=MJD_TT),)),
+        Table("s", "b", "B", (Column("t", "double", "time", timesys=other),)),
+    )
+    with pytest.raises(ValueError, match="mjd_tt"):
+        Metadata((Schema("s", "S", tables),))
+
+
+def _tap(base: str, query: str, fmt: str = "votable") -> bytes:
+    response = requests.get(
+        base + "/tap/sync",
+        params={"LANG": "ADQL", "QUERY": query, "RESPONSEFORMAT": fmt},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    return response.content
+
+
+@pytest.mark.parametrize("fmt", ["votable", "votable/td"])
+def test_tap_results_carry_timesys_and_stcs_regions(served: tuple[Node, str], fmt: str) -> None:
+    """What TAP_SCHEMA and VOSI declare is what a result holds: the time columns refer to a
+    TIMESYS before the table, s_region is an STC-S string (and ADQL geometry still works on
+    it), computed times have no time system."""
+    _, base = served
+    query = (
+        "SELECT TOP 3 o.t_min, o.t_max - o.t_min AS span, o.s_region, r.t_start "
+        "FROM ivoa.obscore AS o JOIN corot.runs AS r ON r.run_code = o.proposal_id "
+        "WHERE INTERSECTS(o.s_region, CIRCLE(102.95, -2.06, 2)) = 1"
+    )
+    data = _tap(base, query, fmt)
+    assert_valid(data, "VOTable.xsd")
+    vot = parse(io.BytesIO(data), verify="exception")
+    systems = {s.ID: s for s in vot.resources[0].time_systems}
+    table = vot.get_first_table()
+    assert len(table.array) == 3
+    refs = {f.name: f.ref for f in table.fields}
+    assert refs == {"t_min": "mjd_tt", "span": None, "s_region": None, "t_start": "mjd_utc"}
+    assert (systems["mjd_tt"].timescale, float(systems["mjd_tt"].timeorigin)) == (
+        "TT",
+        2400000.5,
+    )
+    assert systems["mjd_utc"].timescale == "UTC"
+    region = table.get_field_by_id_or_name("s_region")
+    assert (region.datatype, region.arraysize, region.xtype, region.unit) == (
+        "char",
+        "*",
+        "adql:REGION",
+        None,
+    )
+    for text in table.array["s_region"]:
+        shape, frame, *numbers = str(text).split()
+        assert (shape, frame, len(numbers)) == ("Circle", "ICRS", 3)
+        assert abs(float(numbers[0]) - 102.95) < 3 and float(numbers[2]) == 0.0015
+
+    declared = _tap(
+        base,
+        "SELECT datatype, arraysize, xtype, unit FROM TAP_SCHEMA.columns "
+        "WHERE table_name = 'ivoa.obscore' AND column_name = 's_region'",
+    )
+    row = parse(io.BytesIO(declared), verify="exception").get_first_table().array[0]
+    assert [str(v) for v in row][:3] == ["char", "*", "adql:REGION"] and not str(row[3])
+    vosi = etree.fromstring(requests.get(base + "/tap/tables/ivoa.obscore", timeout=10).content)
+    vosi_type = vosi.xpath("column[name='s_region']/dataType")[0]
+    assert (vosi_type.text, vosi_type.get("extendedType")) == ("char", "adql:REGION")

@@ -294,7 +294,8 @@ def test_the_query_role_cannot_keep_or_write_tables(served: tuple[Node, str]) ->
     assert resp.status_code == 200, resp.text[:500]
     assert int(parse(io.BytesIO(resp.content)).get_first_table().array["s"][0]) == 6
     leftovers = node.scalar(
-        "SELECT count(*) FROM pg_class WHERE starts_with(relname, 'tap_upload_') AND relpersistence = 't'"
+        "SELECT count(*) FROM pg_class"
+        " WHERE starts_with(relname, 'tap_upload_') AND relpersistence = 't'"
     )
     assert leftovers == 0
     with (

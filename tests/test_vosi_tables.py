@@ -41,3 +41,18 @@ def test_single_table_document() -> None:
     std = root.xpath("column[name='dataproduct_type']")[0]
     assert std.get("std") == "true"
     assert std.findtext("utype") == "obscore:ObsDataset.dataProductType"
+
+
+def test_s_region_is_an_adql_region_without_unit() -> None:
+    """ObsCore 1.1 and taplint's ObsCore checks: a char region (STC-S), no unit; the VOSI
+    column says what TAP_SCHEMA and the result FIELD say."""
+    root = assert_valid(vosi.tableset(METADATA), "VOSITables.xsd")
+    region = root.xpath("schema/table[name='ivoa.obscore']/column[name='s_region']")[0]
+    datatype = region.find("dataType")
+    assert (datatype.text, datatype.get("arraysize"), datatype.get("extendedType")) == (
+        "char",
+        "*",
+        "adql:REGION",
+    )
+    assert region.find("unit") is None
+    assert [f.text for f in region.findall("flag")] == ["indexed", "nullable"]

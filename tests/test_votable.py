@@ -21,7 +21,10 @@ import numpy as np
 import pytest
 from astropy.io.votable import parse
 from astropy.io.votable.tree import TableElement, VOTableFile
+from xsd import assert_valid
 
+from tap_schema import METADATA
+from tap_schema.model import Column
 from vo_node.votable import (
     OVERFLOW,
     CooSys,
@@ -392,3 +395,114 @@ def test_no_rows_and_maxrec_zero_give_metadata_only(serialization: str, tmp_path
     assert len(first_table(data).array) == 0
     assert statuses(data)[-1] == (OVERFLOW, None)  # there were rows beyond MAXREC=0
     assert pulled == [0]  # and only one was fetched to learn that
+
+
+def declared(qualified: str, name: str) -> Column:
+    table = METADATA.table(qualified)
+    column = table.column(name) if table is not None else None
+    assert column is not None, f"{qualified}.{name} is not declared"
+    return column
+
+
+# Published columns as a TAP result of them has them: numeric times carry their TIMESYS,
+# s_region arrives from the translator as a DALI circle and leaves as STC-S.
+PUBLISHED = [
+    FieldSpec.from_column(declared("ivoa.obscore", "obs_id")),
+    FieldSpec.from_column(declared("ivoa.obscore", "s_region")),
+    FieldSpec.from_column(declared("ivoa.obscore", "t_min")),
+    FieldSpec.from_column(declared("corot.products", "t_max"), name="last"),  # an ADQL alias
+    FieldSpec.from_column(declared("corot.runs", "t_start")),
+    FieldSpec.from_column(declared("ivoa.obscore", "obs_release_date")),
+    FieldSpec("t_span", "double", unit="d"),  # computed (t_max - t_min): no time system
+]
+PUBLISHED_ROWS: list[tuple[object, ...]] = [
+    ("EN2_STAR.fits", [102.953889, -2.060478, 0.0015], 54134.389, 54140.388, 54134.383,
+     datetime(2008, 4, 1), 5.999),
+    (None, None, None, None, None, None, None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("serialization", SERIALIZATIONS)
+def test_time_columns_refer_to_their_timesys(serialization: str, tmp_path: Path) -> None:
+    data = render(PUBLISHED, iter(PUBLISHED_ROWS), serialization=serialization)
+    root = assert_valid(data, "VOTable.xsd")  # VOTable 1.4
+    vot = strict(data)
+    systems = {s.ID: s for s in vot.resources[0].time_systems}
+    assert sorted(systems) == ["mjd_tt", "mjd_utc"]  # each once, though three fields use them
+    tt, utc = systems["mjd_tt"], systems["mjd_utc"]
+    assert (tt.timescale, tt.refposition, float(tt.timeorigin)) == ("TT", "UNKNOWN", 2400000.5)
+    assert (utc.timescale, utc.refposition, float(utc.timeorigin)) == (
+        "UTC",
+        "TOPOCENTER",
+        2400000.5,
+    )
+    table = vot.get_first_table()
+    refs = {f.name: f.ref for f in table.fields}
+    assert refs == {
+        "obs_id": None,
+        "s_region": None,
+        "t_min": "mjd_tt",
+        "last": "mjd_tt",
+        "t_start": "mjd_utc",
+        "obs_release_date": None,  # an ISO timestamp says its own time scale
+        "t_span": None,
+    }
+    # The TIMESYS elements stand in the RESOURCE, before the TABLE.
+    resource = root.find("v:RESOURCE", NS)
+    assert resource is not None
+    children = [str(c.tag).rpartition("}")[2] for c in resource]
+    assert children.index("TIMESYS") < children.index("TABLE")
+    assert cell(table, "t_min", 0) == 54134.389
+    report = votlint(data, tmp_path)  # it knows the timescale and refposition vocabularies
+    assert "ERROR" not in report and "WARNING" not in report, report
+
+
+@pytest.mark.parametrize("serialization", SERIALIZATIONS)
+def test_s_region_is_an_stcs_string(serialization: str, tmp_path: Path) -> None:
+    data = render(PUBLISHED, iter(PUBLISHED_ROWS), serialization=serialization)
+    table = first_table(data)
+    field = table.get_field_by_id_or_name("s_region")
+    assert (field.datatype, field.arraysize, field.xtype, field.unit) == (
+        "char",
+        "*",
+        "adql:REGION",
+        None,
+    )
+    assert cell(table, "s_region", 0) == "Circle ICRS 102.953889 -2.060478 0.0015"
+    assert cell(table, "s_region", 1) == ""  # astropy has no null for strings
+    if serialization == "binary2":
+        _, flags = decode_binary2(data)
+        assert flags[1][1]  # null, not an empty string
+    report = votlint(data, tmp_path)
+    assert "ERROR" not in report and "WARNING" not in report, report
+
+
+def test_every_region_shape_and_strings_as_they_are() -> None:
+    fields = [
+        FieldSpec("p", "char", xtype="adql:REGION", region="point"),
+        FieldSpec("poly", "char", xtype="adql:REGION", region="polygon"),
+    ]
+    rows = [([10.0, -5.5], [1, 2, 3, 4, 5.5, 6]), ("Position ICRS 1 2", None)]
+    table = first_table(render(fields, iter(rows), serialization="tabledata"))
+    assert cell(table, "p", 0) == "Position ICRS 10.0 -5.5"
+    assert cell(table, "poly", 0) == "Polygon ICRS 1.0 2.0 3.0 4.0 5.5 6.0"
+    assert cell(table, "p", 1) == "Position ICRS 1 2"
+
+
+def test_a_region_with_the_wrong_count_of_numbers_ends_the_stream() -> None:
+    fields = [FieldSpec("r", "char", xtype="adql:REGION", region="circle")]
+    data = render(fields, iter([([1.0, 2.0, 3.0],), ([1.0, 2.0],)]))
+    assert len(first_table(data).array) == 1
+    assert statuses(data)[-1][0] == "ERROR"
+
+
+def test_timesys_given_and_carried_are_merged_and_clashes_refused() -> None:
+    carried = TimeSys("mjd_tt", "TT", "UNKNOWN", timeorigin=2400000.5)
+    fields = [FieldSpec("t", "double", timesys=carried), FieldSpec("u", "double", ref="utc")]
+    vot = strict(render(fields, iter([(1.0, 2.0)]), timesys=SYSTEMS["timesys"]))
+    assert [s.ID for s in vot.resources[0].time_systems] == ["utc", "mjd_tt"]
+    clash = TimeSys("mjd_tt", "TDB", "BARYCENTER", timeorigin=2400000.5)
+    with pytest.raises(ValueError, match="mjd_tt"):
+        render(fields, iter([]), timesys=[clash])
+    with pytest.raises(ValueError, match="TIMESYS"):
+        FieldSpec("t", "double", ref="other", timesys=carried)

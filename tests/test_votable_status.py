@@ -24,7 +24,7 @@ from test_votable import (
     votlint,
 )
 
-from tap_schema.model import Column
+from tap_schema.model import Column, TimeSystem
 from vo_node.errors import NodeError
 from vo_node.votable import (
     OVERFLOW,
@@ -204,11 +204,14 @@ def test_arguments_are_checked_before_the_first_byte() -> None:
         {"datatype": "double", "arraysize": "4", "xtype": "polygon"},
         {"datatype": "unicodeChar", "xtype": "timestamp"},
         {"datatype": "double", "ref": "not an id"},
+        {"datatype": "double", "arraysize": "*", "xtype": "adql:REGION"},
+        {"datatype": "double", "arraysize": "3", "region": "circle"},
+        {"datatype": "char", "xtype": "adql:REGION", "region": "box"},
     ],
 )
 def test_field_spec_refuses_what_cannot_be_written(kwargs: dict[str, str]) -> None:
     with pytest.raises(ValueError):
-        FieldSpec("x", **kwargs)
+        FieldSpec("x", **kwargs)  # type: ignore[arg-type]
 
 
 def test_reference_systems_are_checked() -> None:
@@ -238,6 +241,22 @@ def test_field_spec_from_a_published_column() -> None:
     assert FieldSpec.from_column(column, name="region").name == "region"
     text = FieldSpec.from_column(Column(name="obs_id", datatype="char", description="id"))
     assert text.arraysize == "*"
+
+
+def test_field_spec_from_a_published_time_or_region_column() -> None:
+    mjd = TimeSystem("mjd_tt", "TT", "BARYCENTER", 2400000.5)
+    time = FieldSpec.from_column(
+        Column("t_min", "double", "Start", "time.start", "d", timesys=mjd), name="start"
+    )
+    assert (time.name, time.ref, time.timesys) == (
+        "start", "mjd_tt", TimeSys("mjd_tt", "TT", "BARYCENTER", timeorigin=2400000.5),
+    )  # fmt: skip
+    region = FieldSpec.from_column(
+        Column("s_region", "char", "Area", xtype="adql:REGION", arraysize="*", region="polygon")
+    )
+    assert (region.datatype, region.xtype, region.region, region.unit) == (
+        "char", "adql:REGION", "polygon", None,
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(

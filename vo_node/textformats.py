@@ -2,7 +2,8 @@
 
 Values are written as DALI says for text: arrays (points, polygons, light-curve arrays) as
 space-separated numbers, timestamps as ISO 8601 in UTC without a zone suffix, null as an empty
-field (JSON: null). These formats cannot carry a QUERY_STATUS inside the data, so:
+field (JSON: null); adql:REGION columns as the STC-S strings VOTable results carry. These
+formats cannot carry a QUERY_STATUS inside the data, so:
 
 - CSV (RFC 4180: header line, CRLF, quoting when needed) and TSV (header line; tab, newline,
   carriage return and backslash escaped as \\t \\n \\r \\\\) stop silently at MAXREC (the
@@ -31,7 +32,8 @@ import numpy as np
 from vo_node.votable import FieldSpec, Outcome
 from vo_node.votable.batches import ERROR, OVERFLOW, Row, RowBatches, encode_rows
 from vo_node.votable.fields import FLOAT_TYPES
-from vo_node.votable.systems import CooSys, TimeSys
+from vo_node.votable.stcs import stcs_texts
+from vo_node.votable.systems import CooSys, TimeSys, merge_timesys
 from vo_node.votable.values import TEXT_SPECIALS, as_float, as_int, float_text, text_of
 
 CHUNK = 64 * 1024
@@ -78,8 +80,15 @@ def _plain_texts(values: list[object]) -> list[object]:
     return [None if v is None else text_of(v) for v in values]
 
 
+def _regions(kind: str, text: _Cell) -> _Cell:
+    """``text`` after turning DALI arrays of geometry ``kind`` into STC-S strings."""
+    return lambda values: text(stcs_texts(kind, values))
+
+
 def _text_cell(spec: FieldSpec) -> _Cell:
     """How one column's values become CSV/TSV cells (None: empty)."""
+    if spec.region is not None:
+        return _regions(spec.region, _plain_texts)
     if spec.is_array:
         return _array_texts
     if spec.datatype == "float":
@@ -226,6 +235,8 @@ def _json_texts(values: list[object]) -> list[object]:
 
 def _json_value(spec: FieldSpec) -> _Cell:
     """How one column's values become JSON values (NaN and infinities: null)."""
+    if spec.region is not None:
+        return _regions(spec.region, _json_texts)
     if spec.is_array:
         return _json_arrays  # booleans are ints to _json_number, so kept as they are
     if spec.datatype in FLOAT_TYPES:
@@ -286,6 +297,8 @@ def write_json(
     systems: list[dict[str, str | None]] = [
         {"element": "COOSYS", **dict(system.attributes())} for system in coosys
     ]
+    # The TIMESYS elements a VOTable of these fields would hold: FIELDs' refs resolve here.
+    timesys = merge_timesys(timesys, (f.timesys for f in fields))
     systems += [{"element": "TIMESYS", **dict(system.attributes())} for system in timesys]
     head = {
         "metadata": [_json_metadata(f) for f in fields],

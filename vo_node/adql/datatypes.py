@@ -52,6 +52,10 @@ class Value:
 
 def column_type(column: Column) -> str:
     """The type of a declared column: its geometry kind or xtype where that decides."""
+    if column.region is not None:
+        # Published as an STC-S string (adql:REGION), held as a pgSphere geometry: ADQL
+        # works on the geometry; the writers turn the result's DALI array into STC-S.
+        return column.region
     if column.xtype in GEOMETRY_KINDS or column.xtype == "timestamp":
         return column.xtype
     return column.datatype

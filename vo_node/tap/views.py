@@ -71,8 +71,9 @@ def capabilities() -> Response:
     formats = [
         OutputFormat(f.mime_type, (f.name, *f.aliases), _FORMAT_IDS.get(f.name)) for f in FORMATS
     ]
-    # URL uploads are offered only where the operator allows some hosts.
-    methods = ("inline", "http", "https") if settings.upload_hosts else ("inline",)
+    # TAP 1.1 section 3.1: a service with uploads supports http URLs. Which hosts it fetches
+    # from is the operator's policy (VO_NODE_UPLOAD_HOSTS); others get a clear refusal.
+    methods = ("inline", "http", "https")
     document = tap_capabilities(f"{settings.public_url}/tap", features, formats, limits, methods)
     return Response(document, mimetype=XML)
 

@@ -11,7 +11,12 @@ returns it:
   characters are replaced by '?' and a warning INFO is added (declare unicodeChar for text
   that may hold them);
 - arrays (arraysize 'N', 'N*', '*'; geometry xtypes point/circle/polygon): a list or tuple of
-  numbers, e.g. psycopg's list for float8[]; None elements become NaN in float arrays.
+  numbers, e.g. psycopg's list for float8[]; None elements become NaN in float arrays;
+- char with a ``region`` (xtype adql:REGION): the DALI array of that geometry, written as an
+  STC-S string (or the string itself).
+
+A field may carry its own TIMESYS (numeric times from a declared column): the document
+declares it before the table and the FIELD refers to it.
 
 None is null in every datatype (BINARY2 null flags; an empty TD in TABLEDATA).
 Must not import Flask or psycopg.

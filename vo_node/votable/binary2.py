@@ -24,6 +24,7 @@ from typing import Any, cast
 import numpy as np
 
 from vo_node.votable.fields import FLOAT_TYPES, FieldSpec
+from vo_node.votable.stcs import stcs_texts
 from vo_node.votable.values import TextNotes, as_float, as_int, check_array_lengths, text_of
 
 _U1 = np.dtype(np.uint8)
@@ -156,6 +157,8 @@ class _ColumnEncoders:
     def _text(self, spec: FieldSpec, values: list[object]) -> _Encoded:
         rows = len(values)
         nulls = None
+        if spec.region is not None:
+            values = stcs_texts(spec.region, values)
         try:
             joined = "".join(values)  # type: ignore[arg-type]
         except TypeError:  # nulls, or values that are not strings (timestamps, UUIDs...)

@@ -29,7 +29,7 @@ from vo_node.votable.batches import ERROR, OK, Outcome, Row, RowBatches, encode_
 from vo_node.votable.binary2 import Binary2Encoder
 from vo_node.votable.fields import FieldSpec
 from vo_node.votable.markup import element, start_tag
-from vo_node.votable.systems import CooSys, TimeSys
+from vo_node.votable.systems import CooSys, TimeSys, merge_timesys
 from vo_node.votable.tabledata import TabledataEncoder
 from vo_node.votable.values import TextNotes
 
@@ -110,7 +110,9 @@ def write_votable(
     ``maxrec=0`` writes the metadata and no rows. If ``rows`` raises, the rows before are kept,
     the table is closed and the status is ERROR with the message of a ``NodeError`` or a
     generic one. ``infos`` become INFO elements of the document, ``resource_infos`` INFO
-    elements of the results RESOURCE (e.g. the query). ``outcome``, if given, is filled in.
+    elements of the results RESOURCE (e.g. the query). ``timesys`` and ``coosys`` are written
+    before the table, followed by the TIMESYS elements the fields carry (VOTable 1.4,
+    section 3.5). ``outcome``, if given, is filled in.
 
     The arguments are checked now (ValueError), before the first byte is produced; the
     returned iterator yields chunks of about 64 kB.
@@ -121,6 +123,7 @@ def write_votable(
     serialization = serialization.lower()
     if serialization not in SERIALIZATIONS:
         raise ValueError(f"serialization must be one of {SERIALIZATIONS}, not {serialization!r}")
+    timesys = merge_timesys(timesys, (spec.timesys for spec in fields))
     _check_refs(fields, [*coosys, *timesys])
     if maxrec is not None and maxrec < 0:
         raise ValueError("maxrec must not be negative")

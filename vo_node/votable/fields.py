@@ -2,8 +2,10 @@
 declaration or from a PostgreSQL result type.
 
 A FieldSpec says how values are serialised (VOTable datatype and arraysize) and what they mean
-(unit, UCD, utype, xtype, description, a ``ref`` to a COOSYS/TIMESYS). It is checked when made,
-so a mistake in metadata fails before the first byte of a response. Must not import Flask or
+(unit, UCD, utype, xtype, description, a ``ref`` to a COOSYS/TIMESYS). A FieldSpec may carry
+its TIMESYS itself, as one made from a declared time column does: the document then writes
+that element before the table and the FIELD refers to it. It is checked when made, so a
+mistake in metadata fails before the first byte of a response. Must not import Flask or
 psycopg (type OIDs are plain integers here).
 """
 
@@ -15,6 +17,8 @@ from typing import TYPE_CHECKING
 
 from vo_node.errors import NodeError
 from vo_node.votable.markup import is_ncname
+from vo_node.votable.stcs import KINDS as REGION_KINDS
+from vo_node.votable.systems import TimeSys
 
 if TYPE_CHECKING:
     from tap_schema.model import Column
@@ -36,7 +40,8 @@ _XTYPE_SHAPES: dict[str, tuple[frozenset[str], int | None]] = {
     "polygon": (FLOAT_TYPES, None),
     "interval": (NUMERIC_TYPES, 2),
 }
-_TEXT_XTYPES = frozenset({"moc", "shape"})
+# Strings: DALI 1.1 moc and shape, and ObsCore 1.1's STC-S regions.
+_TEXT_XTYPES = frozenset({"moc", "shape", "adql:REGION"})
 
 
 class ResultTypeError(NodeError):
@@ -50,6 +55,10 @@ class FieldSpec:
     ``arraysize`` is None for a scalar, 'N' for fixed-length, '*' or 'N*' for variable-length
     values. Text columns (char, unicodeChar) always carry an arraysize; a text column declared
     without one is taken as '*' (a bare char FIELD would mean a single character).
+
+    ``timesys``, if given, is the TIMESYS the values are in; ``ref`` is then its ID.
+    ``region`` ('point', 'circle', 'polygon') marks a text column whose values arrive as
+    DALI arrays of that geometry and are written as STC-S strings (xtype adql:REGION).
     """
 
     name: str
@@ -61,6 +70,8 @@ class FieldSpec:
     xtype: str | None = None
     description: str | None = None
     ref: str | None = None
+    timesys: TimeSys | None = None
+    region: str | None = None
     # Derived from arraysize: the fixed length, or (variable) the bound, None when unbounded.
     length: int | None = field(init=False, repr=False, compare=False)
     variable: bool = field(init=False, repr=False, compare=False)
@@ -84,8 +95,19 @@ class FieldSpec:
             length = int(match.group("n")) if match.group("n") else None
         object.__setattr__(self, "length", length)
         object.__setattr__(self, "variable", variable)
+        if self.timesys is not None:
+            if self.ref not in (None, self.timesys.id):
+                raise ValueError(f"field {self.name}: ref {self.ref!r} is not its TIMESYS")
+            object.__setattr__(self, "ref", self.timesys.id)
         if self.ref is not None and not is_ncname(self.ref):
             raise ValueError(f"field {self.name}: ref {self.ref!r} is not an XML NCName")
+        if self.region is not None and (
+            self.region not in REGION_KINDS or self.datatype not in TEXT_TYPES
+        ):
+            raise ValueError(
+                f"field {self.name}: region {self.region!r} needs a text datatype and one of "
+                f"{sorted(REGION_KINDS)}"
+            )
         self._check_xtype()
 
     def _check_xtype(self) -> None:
@@ -132,7 +154,14 @@ class FieldSpec:
     @classmethod
     def from_column(cls, column: Column, name: str | None = None) -> FieldSpec:
         """The FIELD of a published column (STYLE 5: one declaration feeds every output);
-        ``name`` overrides the column name, e.g. for an ADQL alias."""
+        ``name`` overrides the column name, e.g. for an ADQL alias. A declared time system
+        comes along as the FIELD's TIMESYS."""
+        system = column.timesys
+        timesys = None
+        if system is not None:
+            timesys = TimeSys(
+                system.id, system.timescale, system.refposition, timeorigin=system.timeorigin
+            )
         return cls(
             name=name or column.name,
             datatype=column.datatype,
@@ -142,6 +171,8 @@ class FieldSpec:
             utype=column.utype,
             xtype=column.xtype,
             description=column.description,
+            timesys=timesys,
+            region=column.region,
         )
 
     @classmethod

@@ -8,7 +8,7 @@ of a response. Must not import Flask or psycopg.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from vo_node.votable.markup import is_ncname
@@ -94,3 +94,21 @@ class CooSys:
         yield "equinox", self.equinox
         yield "epoch", self.epoch
         yield "system", self.system
+
+
+def merge_timesys(given: Sequence[TimeSys], carried: Iterable[TimeSys | None]) -> list[TimeSys]:
+    """The TIMESYS elements a result declares: those ``given`` to the writer, then those its
+    FIELDs carry (``carried``, one per field, None for most), each once and in that order.
+    Two different systems under one ID are refused: a FIELD's ref would be ambiguous."""
+    systems = list(given)  # duplicates among these are the caller's error, reported later
+    by_id = {system.id: system for system in systems}
+    for system in carried:
+        if system is None:
+            continue
+        known = by_id.get(system.id)
+        if known is None:
+            by_id[system.id] = system
+            systems.append(system)
+        elif known != system:
+            raise ValueError(f"two different TIMESYS elements have the ID {system.id!r}")
+    return systems

@@ -18,6 +18,7 @@ from typing import cast
 
 from vo_node.votable.fields import FLOAT_TYPES, FieldSpec
 from vo_node.votable.markup import REPLACEMENT, escape_text, has_forbidden, needs_escape
+from vo_node.votable.stcs import stcs_texts
 from vo_node.votable.values import (
     VOTABLE_SPECIALS,
     TextNotes,
@@ -111,6 +112,8 @@ def _float_element(value: object) -> str:
 
 
 def _texts(spec: FieldSpec, notes: TextNotes, values: list[object]) -> list[str]:
+    if spec.region is not None:
+        values = stcs_texts(spec.region, values)
     try:
         joined = "".join(values)  # type: ignore[arg-type]
         texts: list[str] = values  # type: ignore[assignment]
