@@ -129,24 +129,30 @@ class QueryRunner:
             # Always rolled back: nothing a query does (even a function that writes despite
             # READ ONLY, such as lo_create) outlives it.
             with conn.transaction(force_rollback=True):
+                # One round trip for all of the transaction's settings. Translated string
+                # literals assume standard strings (backslash is literal).
+                settings = sql.SQL("; ").join(
+                    [
+                        sql.SQL("SET LOCAL standard_conforming_strings = on"),
+                        sql.SQL("SET LOCAL statement_timeout = {}").format(
+                            sql.Literal(max(1, int(timeout_s * 1000)))
+                        ),
+                        sql.SQL("SET LOCAL vo_node.caller = {}").format(
+                            sql.Literal(identity or "")
+                        ),
+                    ]
+                )
                 if uploads:
                     # The role's transactions start read-only: writable only for the
-                    # uploads, which needs saying before any query runs.
-                    conn.execute("SET TRANSACTION READ WRITE")
-                # Translated string literals assume standard strings (backslash is literal).
-                conn.execute("SET LOCAL standard_conforming_strings = on")
-                conn.execute(
-                    sql.SQL("SET LOCAL statement_timeout = {}").format(
-                        sql.Literal(max(1, int(timeout_s * 1000)))
-                    )
-                )
-                conn.execute(
-                    sql.SQL("SET LOCAL vo_node.caller = {}").format(sql.Literal(identity or ""))
-                )
-                for table in uploads:
-                    self._load(conn, table, timeout_s)
-                # Read-only from here on (turning read-only is allowed after writes).
-                conn.execute("SET TRANSACTION READ ONLY")
+                    # uploads, which must be said before any query runs...
+                    conn.execute(sql.SQL("SET TRANSACTION READ WRITE; {}").format(settings))
+                    for table in uploads:
+                        self._load(conn, table, timeout_s)
+                    # ... and read-only again after them (allowed after writes).
+                    conn.execute("SET TRANSACTION READ ONLY")
+                else:
+                    # Read-only whatever the role's default says.
+                    conn.execute(sql.SQL("SET TRANSACTION READ ONLY; {}").format(settings))
                 cursor = conn.cursor(name=f"q_{uuid.uuid4().hex[:12]}", binary=True)
                 try:
                     cursor.execute(query, params)
@@ -217,7 +223,7 @@ class QueryRunner:
                 ) from exc
             except psycopg.Error as exc:
                 raise QueryError(_message(exc)) from exc
-            if not batch:
-                return
             fetched += len(batch)
             yield from batch
+            if len(batch) < size:
+                return  # the cursor is exhausted: no FETCH just to learn that

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from tap_schema import METADATA
-from vo_node.adql import OutputColumn, translate
+from vo_node.adql import OutputColumn, Translation, translate
 from vo_node.formats import Format, resolve_format
 from vo_node.http.params import DaliParams, UsageError
 from vo_node.query import QueryRunner, ResultColumn
@@ -84,6 +85,14 @@ def result_fields(
     return fields
 
 
+@lru_cache(maxsize=1024)
+def _translate_published(adql: str) -> Translation:
+    """Translations of queries on the published tables, kept: clients repeat their queries
+    (a cone search per target), and parsing costs more than running a small one. Errors are
+    not kept (lru_cache does not store exceptions)."""
+    return translate(adql, METADATA)
+
+
 def execute(
     tap: TapRequest,
     runner: QueryRunner,
@@ -97,8 +106,11 @@ def execute(
     Everything that can fail before the first row (ADQL errors, database refusals, a
     timeout while planning) raises here, so the caller can answer with an error document.
     """
-    tables = {u.declaration.name: (u.relation, u.declaration) for u in uploads}
-    translation = translate(tap.query, METADATA, tables)
+    if uploads:
+        tables = {u.declaration.name: (u.relation, u.declaration) for u in uploads}
+        translation = translate(tap.query, METADATA, tables)
+    else:
+        translation = _translate_published(tap.query)
     context = runner.run(
         translation.sql,
         maxrec=tap.maxrec,
