@@ -9,6 +9,7 @@ import pytest
 from conftest import Node
 from psycopg_pool import ConnectionPool
 
+from vo_node.db.cluster import SUPERUSER
 from vo_node.query import QueryError, QueryRunner, QueryTimeout, ServiceUnavailable
 
 
@@ -110,3 +111,16 @@ def test_unreachable_database_is_service_unavailable(node: Node) -> None:
             pass
     finally:
         pool.close()
+
+
+def test_a_connection_killed_in_the_pool_is_replaced(node: Node, runner: QueryRunner) -> None:
+    """A pooled connection the database dropped (a restart, an operator's kill) costs the
+    next query nothing: it is found dead on its first statement and a fresh one is used."""
+    pids: list[int] = []
+    with runner.run("SELECT 1", maxrec=None, timeout_s=5, on_backend=pids.append) as result:
+        assert list(result.rows) == [(1,)]
+    with node.db.cluster.connect(SUPERUSER, node.db.dbname, autocommit=True) as conn:
+        assert conn.execute("SELECT pg_terminate_backend(%s)", (pids[0],)).fetchone() == (True,)
+    with runner.run("SELECT 2", maxrec=None, timeout_s=5, on_backend=pids.append) as result:
+        assert list(result.rows) == [(2,)]
+    assert len(pids) == 2 and pids[1] != pids[0]

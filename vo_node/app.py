@@ -49,8 +49,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         max_size=max(4, settings.threads),
         open=True,
         name="query",
-        # A connection the database dropped (a restart) is replaced, not handed out.
-        check=ConnectionPool.check_connection,
+        # No check on the way out of the pool (a round trip per query): QueryRunner retries
+        # once on a connection that a database restart left dead.
     )
     app.extensions["vo_node.query_runner"] = QueryRunner(query_pool)
     app.extensions["vo_node.store"] = MirroredStore.from_roots(settings.roots)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,43 +116,28 @@ class QueryRunner:
         The transaction (and the connection) ends when the ``with`` block ends, whether or
         not every row was read: a client that goes away stops its query.
         """
+        # One round trip for all of the transaction's settings. Translated string literals
+        # assume standard strings (backslash is literal).
+        settings = sql.SQL("; ").join(
+            [
+                # The role's transactions start read-only: writable only to load uploads.
+                sql.SQL(f"SET TRANSACTION READ {'WRITE' if uploads else 'ONLY'}"),
+                sql.SQL("SET LOCAL standard_conforming_strings = on"),
+                sql.SQL("SET LOCAL statement_timeout = {}").format(
+                    sql.Literal(max(1, int(timeout_s * 1000)))
+                ),
+                sql.SQL("SET LOCAL vo_node.caller = {}").format(sql.Literal(identity or "")),
+            ]
+        )
         try:
-            conn_cm = self.pool.connection(timeout=self.connect_timeout)
-            conn = conn_cm.__enter__()
-        except (PoolTimeout, psycopg.OperationalError) as exc:
-            raise ServiceUnavailable(
-                "the database is not reachable at the moment", hint="try again shortly"
-            ) from exc
-        try:
-            if on_backend is not None:
-                on_backend(conn.info.backend_pid)
-            # Always rolled back: nothing a query does (even a function that writes despite
-            # READ ONLY, such as lo_create) outlives it.
-            with conn.transaction(force_rollback=True):
-                # One round trip for all of the transaction's settings. Translated string
-                # literals assume standard strings (backslash is literal).
-                settings = sql.SQL("; ").join(
-                    [
-                        sql.SQL("SET LOCAL standard_conforming_strings = on"),
-                        sql.SQL("SET LOCAL statement_timeout = {}").format(
-                            sql.Literal(max(1, int(timeout_s * 1000)))
-                        ),
-                        sql.SQL("SET LOCAL vo_node.caller = {}").format(
-                            sql.Literal(identity or "")
-                        ),
-                    ]
-                )
+            with self._transaction(settings) as conn:
+                if on_backend is not None:
+                    on_backend(conn.info.backend_pid)
                 if uploads:
-                    # The role's transactions start read-only: writable only for the
-                    # uploads, which must be said before any query runs...
-                    conn.execute(sql.SQL("SET TRANSACTION READ WRITE; {}").format(settings))
                     for table in uploads:
                         self._load(conn, table, timeout_s)
-                    # ... and read-only again after them (allowed after writes).
+                    # Read-only again before the user's SQL (allowed after writes).
                     conn.execute("SET TRANSACTION READ ONLY")
-                else:
-                    # Read-only whatever the role's default says.
-                    conn.execute(sql.SQL("SET TRANSACTION READ ONLY; {}").format(settings))
                 cursor = conn.cursor(name=f"q_{uuid.uuid4().hex[:12]}", binary=True)
                 try:
                     cursor.execute(query, params)
@@ -161,14 +146,43 @@ class QueryRunner:
                         f"the query ran longer than the limit of {timeout_s:g} s",
                         hint="add constraints, or use the async endpoint with a longer limit",
                     ) from exc
+                except psycopg.OperationalError:
+                    raise
                 except psycopg.Error as exc:
                     raise QueryError(_message(exc)) from exc
                 columns = [ResultColumn(d.name, d.type_code) for d in (cursor.description or [])]
                 yield QueryResult(columns, self._rows(cursor, maxrec, timeout_s))
         except psycopg.OperationalError as exc:
             raise ServiceUnavailable(_message(exc)) from exc
-        finally:
-            conn_cm.__exit__(None, None, None)
+
+    @contextmanager
+    def _transaction(self, first: sql.Composed) -> Iterator[psycopg.Connection]:
+        """A pooled connection in a transaction that is always rolled back (nothing a query
+        does outlives it, not even a function that writes despite READ ONLY, such as
+        lo_create), after ``first`` ran in it.
+
+        A pooled connection may have died with a database restart; that is found out when
+        ``first`` fails, and then a fresh connection is tried once. (Checking every
+        connection as it leaves the pool would cost a round trip on every query.)
+        """
+        for attempt in (1, 2):
+            with ExitStack() as stack:
+                try:
+                    conn = stack.enter_context(self.pool.connection(timeout=self.connect_timeout))
+                except (PoolTimeout, psycopg.OperationalError) as exc:
+                    raise ServiceUnavailable(
+                        "the database is not reachable at the moment", hint="try again shortly"
+                    ) from exc
+                try:
+                    stack.enter_context(conn.transaction(force_rollback=True))
+                    conn.execute(first)
+                except psycopg.OperationalError:
+                    # Leaving the stack gives the connection back; the pool drops it.
+                    if attempt == 1 and conn.broken:
+                        continue
+                    raise
+                yield conn
+                return
 
     @staticmethod
     def _load(conn: psycopg.Connection, table: TempTable, timeout_s: float) -> None:

@@ -23,7 +23,6 @@ def tap_executor(settings: Settings) -> Executor:
         max_size=2,
         open=True,
         name="tap-jobs",
-        check=ConnectionPool.check_connection,  # survive a database restart
     )
     runner = QueryRunner(pool)
 
