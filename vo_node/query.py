@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from psycopg import sql
 from psycopg.abc import Query
+from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from vo_node.errors import NodeError
@@ -79,6 +80,14 @@ class TempTable:
     rows: Iterable[Sequence[Any]]
     spatial: Sequence[str] = ()
     label: str = ""  # what the client calls it, for error messages
+
+
+def _rollback(conn: psycopg.Connection) -> None:
+    """End the user's transaction, whatever it did; a connection that cannot is dropped by
+    the pool (it sees the state), so a failure here must not hide the error being raised."""
+    if not conn.broken and conn.info.transaction_status != TransactionStatus.IDLE:
+        with suppress(psycopg.Error):
+            conn.execute("ROLLBACK")
 
 
 def _message(exc: psycopg.Error) -> str:
@@ -159,7 +168,7 @@ class QueryRunner:
     def _transaction(self, first: sql.Composed) -> Iterator[psycopg.Connection]:
         """A pooled connection in a transaction that is always rolled back (nothing a query
         does outlives it, not even a function that writes despite READ ONLY, such as
-        lo_create), after ``first`` ran in it.
+        lo_create), begun with ``first``.
 
         A pooled connection may have died with a database restart; that is found out when
         ``first`` fails, and then a fresh connection is tried once. (Checking every
@@ -173,9 +182,12 @@ class QueryRunner:
                     raise ServiceUnavailable(
                         "the database is not reachable at the moment", hint="try again shortly"
                     ) from exc
+                # The transaction is begun by hand, in the same round trip as its settings
+                # (psycopg would send its own BEGIN first), and always ended by hand.
+                conn.autocommit = True
+                stack.callback(_rollback, conn)
                 try:
-                    stack.enter_context(conn.transaction(force_rollback=True))
-                    conn.execute(first)
+                    conn.execute(sql.SQL("BEGIN; {}").format(first))
                 except psycopg.OperationalError:
                     # Leaving the stack gives the connection back; the pool drops it.
                     if attempt == 1 and conn.broken:
