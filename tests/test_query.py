@@ -10,7 +10,7 @@ from conftest import Node
 from psycopg_pool import ConnectionPool
 
 from vo_node.db.cluster import SUPERUSER
-from vo_node.query import QueryError, QueryRunner, QueryTimeout, ServiceUnavailable
+from vo_node.query import QueryError, QueryRunner, QueryTimeout, ServiceUnavailable, TempTable
 
 
 @pytest.fixture
@@ -113,14 +113,39 @@ def test_unreachable_database_is_service_unavailable(node: Node) -> None:
         pool.close()
 
 
-def test_a_connection_killed_in_the_pool_is_replaced(node: Node, runner: QueryRunner) -> None:
-    """A pooled connection the database dropped (a restart, an operator's kill) costs the
-    next query nothing: it is found dead on its first statement and a fresh one is used."""
-    pids: list[int] = []
-    with runner.run("SELECT 1", maxrec=None, timeout_s=5, on_backend=pids.append) as result:
-        assert list(result.rows) == [(1,)]
-    with node.db.cluster.connect(SUPERUSER, node.db.dbname, autocommit=True) as conn:
-        assert conn.execute("SELECT pg_terminate_backend(%s)", (pids[0],)).fetchone() == (True,)
-    with runner.run("SELECT 2", maxrec=None, timeout_s=5, on_backend=pids.append) as result:
-        assert list(result.rows) == [(2,)]
-    assert len(pids) == 2 and pids[1] != pids[0]
+def test_connections_killed_in_the_pool_are_replaced(node: Node) -> None:
+    """Pooled connections the database dropped (a restart, an operator's kill) cost the next
+    query nothing: the first is found dead on its first statement, the pool then tests the
+    others, and a fresh one is used."""
+    pool = ConnectionPool(node.db.query_conninfo(), min_size=3, max_size=3, open=True)
+    pool.wait()
+    runner = QueryRunner(pool)
+    try:
+        with node.db.cluster.connect(SUPERUSER, node.db.dbname, autocommit=True) as conn:
+            killed = conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE usename = 'vo_query' AND datname = current_database()"
+            ).fetchall()
+        assert len(killed) == 3 and all(k == (True,) for k in killed)
+        pids: list[int] = []
+        with runner.run("SELECT 2", maxrec=None, timeout_s=5, on_backend=pids.append) as result:
+            assert list(result.rows) == [(2,)]
+        assert len(pids) == 1
+    finally:
+        pool.close()
+
+
+def test_uploads_are_loaded_then_the_query_runs_read_only(runner: QueryRunner) -> None:
+    table = TempTable("tap_upload_t", [("a", "integer"), ("p", "spoint")],
+                      [(1, "(10d, 20d)"), (2, None)], spatial=["p"], label="t")  # fmt: skip
+    query = (
+        "SELECT sum(a), count(p), current_setting('transaction_read_only')"
+        " FROM pg_temp.tap_upload_t"
+    )
+    with runner.run(query, maxrec=None, timeout_s=5, uploads=[table]) as result:
+        assert list(result.rows) == [(3, 1, "on")]
+    # The table went with the transaction.
+    with runner.run(
+        "SELECT count(*) FROM pg_class WHERE relname = 'tap_upload_t'", maxrec=None, timeout_s=5
+    ) as result:
+        assert list(result.rows) == [(0,)]

@@ -132,7 +132,13 @@ class QueryRunner:
                 # The role's transactions start read-only: writable only to load uploads.
                 sql.SQL(f"SET TRANSACTION READ {'WRITE' if uploads else 'ONLY'}"),
                 sql.SQL("SET LOCAL standard_conforming_strings = on"),
+                # Each statement (each FETCH of a batch) within the limit...
                 sql.SQL("SET LOCAL statement_timeout = {}").format(
+                    sql.Literal(max(1, int(timeout_s * 1000)))
+                ),
+                # ... and a reader that stalls that long between batches loses its session:
+                # a stuck client cannot keep a transaction (and a snapshot) open for ever.
+                sql.SQL("SET LOCAL idle_in_transaction_session_timeout = {}").format(
                     sql.Literal(max(1, int(timeout_s * 1000)))
                 ),
                 sql.SQL("SET LOCAL vo_node.caller = {}").format(sql.Literal(identity or "")),
@@ -171,8 +177,9 @@ class QueryRunner:
         lo_create), begun with ``first``.
 
         A pooled connection may have died with a database restart; that is found out when
-        ``first`` fails, and then a fresh connection is tried once. (Checking every
-        connection as it leaves the pool would cost a round trip on every query.)
+        ``first`` fails, and then the pool tests its idle connections and the query tries
+        once more. (Checking every connection as it leaves the pool would cost a round trip
+        on every query.)
         """
         for attempt in (1, 2):
             with ExitStack() as stack:
@@ -189,12 +196,14 @@ class QueryRunner:
                 try:
                     conn.execute(sql.SQL("BEGIN; {}").format(first))
                 except psycopg.OperationalError:
-                    # Leaving the stack gives the connection back; the pool drops it.
-                    if attempt == 1 and conn.broken:
-                        continue
-                    raise
-                yield conn
-                return
+                    if attempt == 2 or not conn.broken:
+                        raise
+                else:
+                    yield conn
+                    return
+            # The connection went back (the pool drops a broken one). A restart kills every
+            # idle connection alike: have the pool test them all before the second try.
+            self.pool.check()
 
     @staticmethod
     def _load(conn: psycopg.Connection, table: TempTable, timeout_s: float) -> None:

@@ -84,7 +84,9 @@ class Settings(BaseSettings):
     job_retention: int = Field(default=172800, description="Default lifetime of async jobs, s.")
     job_retention_hard: int = Field(default=1209600, description="Longest lifetime of jobs, s.")
     upload_limit: int = Field(
-        default=20_000_000, description="Largest table upload accepted (bytes)."
+        default=20_000_000,
+        description="Largest table upload accepted (bytes; the whole request at most this "
+        "plus 1 MiB of form fields).",
     )
     upload_rows: int = Field(default=1_000_000, description="Most rows of one uploaded table.")
     upload_hosts: Annotated[tuple[str, ...], NoDecode] = Field(

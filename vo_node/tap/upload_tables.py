@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from astropy.io.votable import parse
 from astropy.io.votable.tree import Field
+from lxml import etree
 
 from tap_schema.model import Column, Table
 from vo_node.adql.reserved import RESERVED
@@ -63,6 +64,7 @@ class _Mapping:
 
 def read_upload(name: str, path: Path, row_limit: int) -> UploadedTable:
     """Read the first table of the VOTable at ``path`` as upload ``name``."""
+    inspect_upload(name, path, row_limit)
     try:
         with warnings.catch_warnings():
             # Uploads come from everywhere; what astropy can read, we take.
@@ -89,11 +91,66 @@ def read_upload(name: str, path: Path, row_limit: int) -> UploadedTable:
     temp = TempTable(
         relation,
         [(m.sql_name, m.sql_type) for m in mappings],
-        _rows(data, mappings),
+        _rows(name, data, mappings),
         spatial=[m.sql_name for m in mappings if m.sql_type == "spoint"],
         label=name,
     )
     return UploadedTable(f"pg_temp.{relation}", declaration, temp)
+
+
+# Compressed input would turn the byte limit into a limit on the compressed size only.
+_COMPRESSED = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"PK\x03\x04")
+# Elements whose content lives elsewhere: astropy would fetch an href (any scheme, local
+# files included) or read FITS/Parquet, none of which an upload may make the node do.
+_ELSEWHERE = frozenset({"FITS", "PARQUET"})
+
+
+def inspect_upload(name: str, path: Path, row_limit: int) -> None:
+    """Refuse, before astropy reads it, an upload that would make the node reach beyond the
+    uploaded bytes (a STREAM href, FITS or Parquet data, a DTD with entities) or that is
+    compressed; count TABLEDATA rows on the way, so a long table is refused early."""
+    with path.open("rb") as stream:
+        head = stream.read(1 << 16)
+    if head.startswith(_COMPRESSED):
+        raise UsageError(f"upload {name!r} is compressed; send the VOTable itself")
+    if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
+        raise UsageError(f"upload {name!r} has a document type declaration; VOTables need none")
+    rows = 0
+    try:
+        with path.open("rb") as stream:
+            for event, element in etree.iterparse(
+                stream,
+                events=("start", "end"),
+                resolve_entities=False,
+                no_network=True,
+                load_dtd=False,
+            ):
+                tag = etree.QName(element).localname
+                if event == "end":
+                    if tag == "TR":
+                        # Keep memory flat: a row is not needed once counted.
+                        element.clear()
+                        while element.getprevious() is not None:
+                            del element.getparent()[0]
+                    continue
+                if tag == "TR":
+                    rows += 1
+                    if rows > row_limit:
+                        raise UsageError(
+                            f"upload {name!r} has more than {row_limit} rows; at most "
+                            f"{row_limit} rows are accepted"
+                        )
+                elif tag == "STREAM" and element.get("href") is not None:
+                    raise UsageError(
+                        f"upload {name!r} refers to data elsewhere (STREAM href); send the "
+                        "data inside the VOTable"
+                    )
+                elif tag in _ELSEWHERE:
+                    raise UsageError(
+                        f"upload {name!r} holds {tag} data; send TABLEDATA, BINARY or BINARY2"
+                    )
+    except etree.XMLSyntaxError as exc:
+        raise UsageError(f"upload {name!r} is not a VOTable this service can read: {exc}") from None
 
 
 def _mappings(table: str, fields: Sequence[Field]) -> list[_Mapping]:
@@ -129,13 +186,18 @@ def _mapping(table: str, field: Field, name: str, regular: bool) -> _Mapping:
             arraysize=size,
         )
 
+    if arraysize is not None and "x" in str(arraysize):
+        raise UsageError(
+            f"upload {table!r}: column {name!r} is a multi-dimensional array ({arraysize}), "
+            "which uploads do not support"
+        )
     if xtype in _GEOMETRY and datatype in ("float", "double"):
         geometry = _GEOMETRY[xtype]
         size = {"point": "2", "circle": "3"}.get(xtype, "*")
         return _Mapping(column("double", size, xtype), sql_name, geometry, _dali_to_pgsphere(xtype))
     if datatype in ("char", "unicodeChar"):
         if xtype == "timestamp":
-            return _Mapping(column("char", "*", "timestamp"), sql_name, "timestamp", _text)
+            return _Mapping(column("char", "*", "timestamp"), sql_name, "timestamp", _timestamp)
         return _Mapping(column(datatype, "*", None), sql_name, "text", _text)
     if datatype == "bit" and arraysize in (None, "1"):
         # A single bit is a boolean (astropy writes numpy booleans this way).
@@ -152,13 +214,16 @@ def _mapping(table: str, field: Field, name: str, regular: bool) -> _Mapping:
     )
 
 
-def _rows(data: np.ma.MaskedArray, mappings: list[_Mapping]) -> Iterator[list[Any]]:
+def _rows(name: str, data: np.ma.MaskedArray, mappings: list[_Mapping]) -> Iterator[list[Any]]:
     # Column by column into Python values (masked -> None), then row by row for COPY.
     columns = []
     names = data.dtype.names or ()
     for index, mapping in enumerate(mappings):
         values = data[names[index]]
-        columns.append([None if v is None else mapping.convert(v) for v in values.tolist()])
+        try:
+            columns.append([None if v is None else mapping.convert(v) for v in values.tolist()])
+        except UsageError as exc:
+            raise UsageError(f"upload {name!r}, column {mapping.sql_name!r}: {exc}") from None
     for row in zip(*columns, strict=True):
         yield list(row)
 
@@ -174,6 +239,20 @@ def _text(value: Any) -> Any:
     return str(value).replace("\x00", "")
 
 
+# DALI 1.1 timestamps: UTC, optionally marked Z; an offset would be silently dropped by the
+# database's timestamp type, so it is refused instead.
+_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d(T\d\d:\d\d(:\d\d(\.\d+)?)?)?Z?\Z")
+
+
+def _timestamp(value: Any) -> str | None:
+    text = _text(value).strip()
+    if not text:
+        return None
+    if not _TIMESTAMP.match(text):
+        raise UsageError(f"{text!r} is not a DALI timestamp (YYYY-MM-DDThh:mm:ss[.sss][Z], UTC)")
+    return text
+
+
 def _array(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return np.ma.asarray(value).tolist()
@@ -187,6 +266,11 @@ def _dali_to_pgsphere(xtype: str) -> Any:
         numbers = _array(value)
         if any(v is None or math.isnan(v) for v in numbers):
             return None
+        latitudes = numbers[1:2] if xtype != "polygon" else numbers[1::2]
+        if any(not -90 <= lat <= 90 for lat in latitudes):
+            raise UsageError(f"a DALI {xtype} has a latitude outside [-90, 90]: {numbers}")
+        if xtype == "circle" and len(numbers) == 3 and not 0 <= numbers[2] <= 180:
+            raise UsageError(f"a DALI circle has a radius outside [0, 180]: {numbers}")
         if xtype == "point" and len(numbers) == 2:
             return f"({numbers[0]}d, {numbers[1]}d)"
         if xtype == "circle" and len(numbers) == 3:

@@ -36,7 +36,8 @@ class UploadSpec:
     @property
     def part(self) -> str | None:
         """The multipart part name of an inline upload (``param:part``)."""
-        return self.uri[len("param:") :] if self.uri.startswith("param:") else None
+        # URI schemes are case-insensitive (RFC 3986); the part name is not.
+        return self.uri[len("param:") :] if self.uri[:6].lower() == "param:" else None
 
 
 def upload_specs(params: DaliParams) -> tuple[UploadSpec, ...]:
@@ -69,8 +70,27 @@ def upload_specs(params: DaliParams) -> tuple[UploadSpec, ...]:
                     f"upload {name!r}: {scheme}: URIs are not accepted; use param: (a part of "
                     "this request) or an http(s) URL"
                 )
+            else:
+                _check_url(name, uri)
             specs.append(UploadSpec(name, uri))
     return tuple(specs)
+
+
+def _check_url(name: str, uri: str) -> None:
+    """A URL that urllib will take as it is: a host, a valid port, no spaces or controls."""
+    problem = None
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in uri):
+        problem = "it contains spaces or control characters (percent-encode them)"
+    else:
+        try:
+            parts = urlsplit(uri)
+            parts.port  # noqa: B018 (raises ValueError for a port out of range)
+            if not parts.hostname:
+                problem = "it names no host"
+        except ValueError as exc:
+            problem = str(exc)
+    if problem:
+        raise UsageError(f"upload {name!r}: {uri!r} is not a usable URL: {problem}")
 
 
 def locate(
@@ -143,6 +163,6 @@ def fetch(
             f"upload {spec.name!r}: {spec.uri} answered HTTP {exc.code}"
             + (" (redirects are not followed)" if 300 <= exc.code < 400 else "")
         ) from None
-    except (urllib.error.URLError, OSError) as exc:
+    except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         raise UsageError(f"upload {spec.name!r}: cannot read {spec.uri}: {reason}") from None
