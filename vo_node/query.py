@@ -132,6 +132,8 @@ class QueryRunner:
                 # The role's transactions start read-only: writable only to load uploads.
                 sql.SQL(f"SET TRANSACTION READ {'WRITE' if uploads else 'ONLY'}"),
                 sql.SQL("SET LOCAL standard_conforming_strings = on"),
+                # Times leave in UTC (DALI); psycopg then needs no per-value zone lookup.
+                sql.SQL("SET LOCAL TimeZone = 'UTC'"),
                 # Each statement (each FETCH of a batch) within the limit...
                 sql.SQL("SET LOCAL statement_timeout = {}").format(
                     sql.Literal(max(1, int(timeout_s * 1000)))

@@ -59,18 +59,27 @@ class Outcome:
 
 
 class RowBatches:
-    """Iterates over lists of rows, at most ``maxrec`` rows in all (None: no limit).
+    """Iterates over lists of rows, at most ``maxrec`` rows in all (None: no limit), batches
+    of about ``target_bytes`` of output once the first ones tell the size of a row.
 
     After the last batch, ``outcome.status`` is OVERFLOW if the source had a (maxrec+1)-th
     row, ERROR if the source raised (the rows before the failure are still delivered), else
     OK. A writer calls :meth:`written` after encoding each batch to steer the batch size.
     """
 
-    def __init__(self, rows: Iterable[Row], maxrec: int | None, outcome: Outcome) -> None:
+    def __init__(
+        self,
+        rows: Iterable[Row],
+        maxrec: int | None,
+        outcome: Outcome,
+        *,
+        target_bytes: int = TARGET_BYTES,
+    ) -> None:
         if maxrec is not None and maxrec < 0:
             raise ValueError("maxrec must not be negative")
         self._rows = rows
         self._maxrec = maxrec
+        self._target = target_bytes
         self._size = FIRST_BATCH
         self.outcome = outcome
         self.failure: Exception | None = None  # what the source raised, if it did
@@ -81,7 +90,7 @@ class RowBatches:
         self.outcome.rows += rows
         if rows:
             per_row = max(nbytes / rows, 1.0)
-            self._size = max(1, min(MAX_BATCH, int(TARGET_BYTES / per_row)))
+            self._size = max(1, min(MAX_BATCH, int(self._target / per_row)))
 
     def __iter__(self) -> Iterator[list[Row]]:
         outcome = self.outcome

@@ -25,7 +25,15 @@ import base64
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
 
-from vo_node.votable.batches import ERROR, OK, Outcome, Row, RowBatches, encode_rows
+from vo_node.votable.batches import (
+    ERROR,
+    OK,
+    TARGET_BYTES,
+    Outcome,
+    Row,
+    RowBatches,
+    encode_rows,
+)
 from vo_node.votable.binary2 import Binary2Encoder
 from vo_node.votable.fields import FieldSpec
 from vo_node.votable.markup import element, start_tag
@@ -40,6 +48,10 @@ SERIALIZATIONS = ("binary2", "tabledata")
 CHUNK = 64 * 1024
 # Raw bytes per base64 piece: a multiple of 3, so pieces concatenate without padding.
 _RAW_CHUNK = 3 * (CHUNK // 4)
+# Output per batch of BINARY2 rows. The encoder's cost is mostly per column per batch, so
+# batches of a thousand wide rows cost a fraction of the few hundred TARGET_BYTES gives;
+# beyond that the batch no longer fits the processor's caches and the gain turns.
+BINARY2_BATCH_BYTES = 512 * 1024
 
 
 class _Encoder(Protocol):
@@ -147,7 +159,8 @@ def write_votable(
         data_start,
     ]
     outcome = outcome if outcome is not None else Outcome()
-    batches = RowBatches(rows, maxrec, outcome)
+    target = BINARY2_BATCH_BYTES if serialization == "binary2" else TARGET_BYTES
+    batches = RowBatches(rows, maxrec, outcome, target_bytes=target)
     return _stream("\n".join(head), data_end, encoder, batches, serialization == "binary2")
 
 
@@ -163,9 +176,10 @@ def _stream(
         pending += data
         step = _RAW_CHUNK if binary else CHUNK
         if len(pending) >= step:
-            # Every whole multiple of 3 goes out now (base64 pieces then need no padding),
-            # sliced into chunks and cut from the buffer in one move: a single row may be MBs.
-            ready = len(pending) - len(pending) % 3 if binary else len(pending)
+            # Every whole chunk goes out now (a multiple of 3: base64 pieces then need no
+            # padding, and every line but the last is as long, whatever the batch sizes),
+            # sliced and cut from the buffer in one move: a single row may be MBs.
+            ready = len(pending) - len(pending) % step if binary else len(pending)
             with memoryview(pending) as view:
                 for start in range(0, ready, step):
                     with view[start : min(start + step, ready)] as piece:
