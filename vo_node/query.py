@@ -125,65 +125,17 @@ class QueryRunner:
         The transaction (and the connection) ends when the ``with`` block ends, whether or
         not every row was read: a client that goes away stops its query.
         """
-        # One round trip for all of the transaction's settings. Translated string literals
-        # assume standard strings (backslash is literal).
-        settings = sql.SQL("; ").join(
-            [
-                # The role's transactions start read-only: writable only to load uploads.
-                sql.SQL(f"SET TRANSACTION READ {'WRITE' if uploads else 'ONLY'}"),
-                sql.SQL("SET LOCAL standard_conforming_strings = on"),
-                # Times leave in UTC (DALI); psycopg then needs no per-value zone lookup.
-                sql.SQL("SET LOCAL TimeZone = 'UTC'"),
-                # Each statement (each FETCH of a batch) within the limit...
-                sql.SQL("SET LOCAL statement_timeout = {}").format(
-                    sql.Literal(max(1, int(timeout_s * 1000)))
-                ),
-                # ... and a reader that stalls that long between batches loses its session:
-                # a stuck client cannot keep a transaction (and a snapshot) open for ever.
-                sql.SQL("SET LOCAL idle_in_transaction_session_timeout = {}").format(
-                    sql.Literal(max(1, int(timeout_s * 1000)))
-                ),
-                sql.SQL("SET LOCAL vo_node.caller = {}").format(sql.Literal(identity or "")),
-            ]
-        )
-        try:
-            with self._transaction(settings) as conn:
-                if on_backend is not None:
-                    on_backend(conn.info.backend_pid)
-                if uploads:
-                    for table in uploads:
-                        self._load(conn, table, timeout_s)
-                    # Read-only again before the user's SQL (allowed after writes).
-                    conn.execute("SET TRANSACTION READ ONLY")
-                cursor = conn.cursor(name=f"q_{uuid.uuid4().hex[:12]}", binary=True)
-                try:
-                    cursor.execute(query, params)
-                except psycopg.errors.QueryCanceled as exc:
-                    raise QueryTimeout(
-                        f"the query ran longer than the limit of {timeout_s:g} s",
-                        hint="add constraints, or use the async endpoint with a longer limit",
-                    ) from exc
-                except psycopg.OperationalError:
-                    raise
-                except psycopg.Error as exc:
-                    raise QueryError(_message(exc)) from exc
-                columns = [ResultColumn(d.name, d.type_code) for d in (cursor.description or [])]
-                yield QueryResult(columns, self._rows(cursor, maxrec, timeout_s))
-        except psycopg.OperationalError as exc:
-            raise ServiceUnavailable(_message(exc)) from exc
-
-    @contextmanager
-    def _transaction(self, first: sql.Composed) -> Iterator[psycopg.Connection]:
-        """A pooled connection in a transaction that is always rolled back (nothing a query
-        does outlives it, not even a function that writes despite READ ONLY, such as
-        lo_create), begun with ``first``.
-
-        A pooled connection may have died with a database restart; that is found out when
-        ``first`` fails, and then the pool tests its idle connections and the query tries
-        once more. (Checking every connection as it leaves the pool would cost a round trip
-        on every query.)
-        """
+        limit = None if maxrec is None else maxrec + 1
+        first_size = _BATCH if limit is None else min(_BATCH, limit)
+        name = sql.Identifier(f"q_{uuid.uuid4().hex[:12]}")
+        if isinstance(query, bytes):
+            query = query.decode()
+        if not isinstance(query, str | sql.Composable):
+            raise TypeError("a user query is SQL text or composed SQL")
+        body = sql.SQL(query) if isinstance(query, str) else query
+        declare = sql.SQL("DECLARE {} NO SCROLL CURSOR FOR ").format(name) + body
         for attempt in (1, 2):
+            opening = _opening(timeout_s, identity, writable=bool(uploads))
             with ExitStack() as stack:
                 try:
                     conn = stack.enter_context(self.pool.connection(timeout=self.connect_timeout))
@@ -191,20 +143,47 @@ class QueryRunner:
                     raise ServiceUnavailable(
                         "the database is not reachable at the moment", hint="try again shortly"
                     ) from exc
-                # The transaction is begun by hand, in the same round trip as its settings
-                # (psycopg would send its own BEGIN first), and always ended by hand.
+                # The transaction is begun and ended by hand (psycopg would spend a round
+                # trip on its own BEGIN) and always rolled back: nothing a query does
+                # outlives it, not even a function that writes despite READ ONLY.
                 conn.autocommit = True
                 stack.callback(_rollback, conn)
+                if on_backend is not None:
+                    on_backend(conn.info.backend_pid)
+                cursor = conn.cursor(binary=True)
                 try:
-                    conn.execute(sql.SQL("BEGIN; {}").format(first))
-                except psycopg.OperationalError:
+                    if uploads:
+                        _pipelined(conn, opening)
+                        for table in uploads:
+                            self._load(conn, table, timeout_s)
+                        # Read-only again before the user's SQL (allowed after writes).
+                        opening = [sql.SQL("SET TRANSACTION READ ONLY")]
+                    # One round trip to begin, declare the cursor and fetch the first batch
+                    # (which also reports the columns, and any error before the first byte).
+                    _pipelined(
+                        conn, [*opening, (declare, params)], cursor, _fetch(name, first_size)
+                    )
+                    first = cursor.fetchall()
+                except psycopg.errors.QueryCanceled as exc:
+                    raise QueryTimeout(
+                        f"the query ran longer than the limit of {timeout_s:g} s",
+                        hint="add constraints, or use the async endpoint with a longer limit",
+                    ) from exc
+                except psycopg.OperationalError as exc:
                     if attempt == 2 or not conn.broken:
-                        raise
+                        raise ServiceUnavailable(_message(exc)) from exc
+                except psycopg.Error as exc:
+                    raise QueryError(_message(exc)) from exc
                 else:
-                    yield conn
+                    columns = [
+                        ResultColumn(d.name, d.type_code) for d in (cursor.description or [])
+                    ]
+                    rows = self._rows(cursor, name, first, first_size, limit, timeout_s)
+                    yield QueryResult(columns, rows)
                     return
-            # The connection went back (the pool drops a broken one). A restart kills every
-            # idle connection alike: have the pool test them all before the second try.
+            # A pooled connection died with a database restart, which kills every idle one
+            # alike: the pool tests them all, and the query tries once more. (Checking each
+            # connection as it leaves the pool would cost a round trip on every query.)
             self.pool.check()
 
     @staticmethod
@@ -246,21 +225,70 @@ class QueryRunner:
 
     @staticmethod
     def _rows(
-        cursor: psycopg.ServerCursor, maxrec: int | None, timeout_s: float
+        cursor: psycopg.Cursor,
+        name: sql.Identifier,
+        first: list[tuple[Any, ...]],
+        size: int,
+        limit: int | None,
+        timeout_s: float,
     ) -> Iterator[tuple[Any, ...]]:
-        limit = None if maxrec is None else maxrec + 1
-        fetched = 0
-        while limit is None or fetched < limit:
+        batch, fetched = first, 0
+        while True:
+            fetched += len(batch)
+            yield from batch
+            if len(batch) < size or (limit is not None and fetched >= limit):
+                return  # exhausted (no FETCH just to learn that), or MAXREC + 1 rows read
             size = _BATCH if limit is None else min(_BATCH, limit - fetched)
             try:
-                batch = cursor.fetchmany(size)
+                cursor.execute(_fetch(name, size))
+                batch = cursor.fetchall()
             except psycopg.errors.QueryCanceled as exc:
                 raise QueryTimeout(
                     f"the query ran longer than the limit of {timeout_s:g} s"
                 ) from exc
+            except psycopg.OperationalError as exc:
+                raise ServiceUnavailable(_message(exc)) from exc
             except psycopg.Error as exc:
                 raise QueryError(_message(exc)) from exc
-            fetched += len(batch)
-            yield from batch
-            if len(batch) < size:
-                return  # the cursor is exhausted: no FETCH just to learn that
+
+
+_Statement = sql.SQL | sql.Composed | tuple[sql.SQL | sql.Composed, Sequence[Any] | None]
+
+
+def _fetch(name: sql.Identifier, size: int) -> sql.Composed:
+    return sql.SQL("FETCH FORWARD {} FROM {}").format(sql.Literal(size), name)
+
+
+def _opening(timeout_s: float, identity: str | None, writable: bool) -> list[_Statement]:
+    """The statements that begin a user query's transaction. Translated string literals
+    assume standard strings (backslash is literal)."""
+    millis = sql.Literal(max(1, int(timeout_s * 1000)))
+    return [
+        # The role's transactions start read-only: writable only to load uploads.
+        sql.SQL(f"BEGIN TRANSACTION READ {'WRITE' if writable else 'ONLY'}"),
+        sql.SQL("SET LOCAL standard_conforming_strings = on"),
+        # Times leave in UTC (DALI); psycopg then needs no per-value zone lookup.
+        sql.SQL("SET LOCAL TimeZone = 'UTC'"),
+        # Each statement (each FETCH of a batch) within the limit...
+        sql.SQL("SET LOCAL statement_timeout = {}").format(millis),
+        # ... and a reader that stalls that long between batches loses its session: a stuck
+        # client cannot keep a transaction (and a snapshot) open for ever.
+        sql.SQL("SET LOCAL idle_in_transaction_session_timeout = {}").format(millis),
+        sql.SQL("SET LOCAL vo_node.caller = {}").format(sql.Literal(identity or "")),
+    ]
+
+
+def _pipelined(
+    conn: psycopg.Connection,
+    statements: Sequence[_Statement],
+    cursor: psycopg.Cursor | None = None,
+    last: sql.Composed | None = None,
+) -> None:
+    """Send ``statements`` (and ``last`` on ``cursor``, whose rows are read afterwards) in
+    one pipeline, one round trip; the first failure raises when the pipeline ends."""
+    with conn.pipeline():
+        for statement in statements:
+            query, params = statement if isinstance(statement, tuple) else (statement, None)
+            conn.execute(query, params)
+        if cursor is not None and last is not None:
+            cursor.execute(last)
