@@ -151,9 +151,11 @@ class QueryRunner:
                 if on_backend is not None:
                     on_backend(conn.info.backend_pid)
                 cursor = conn.cursor(binary=True)
+                loading = False  # upload rows are read once: no second try after this
                 try:
                     if uploads:
                         _pipelined(conn, opening)
+                        loading = True
                         for table in uploads:
                             self._load(conn, table, timeout_s)
                         # Read-only again before the user's SQL (allowed after writes).
@@ -170,7 +172,7 @@ class QueryRunner:
                         hint="add constraints, or use the async endpoint with a longer limit",
                     ) from exc
                 except psycopg.OperationalError as exc:
-                    if attempt == 2 or not conn.broken:
+                    if attempt == 2 or not conn.broken or loading:
                         raise ServiceUnavailable(_message(exc)) from exc
                 except psycopg.Error as exc:
                     raise QueryError(_message(exc)) from exc
