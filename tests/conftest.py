@@ -7,6 +7,7 @@ the suite runs as root, with durability switched off since it is thrown away.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import socket
@@ -207,8 +208,16 @@ def served(
             log.close()
 
 
+def angular_distance(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
+    """Degrees between two positions, computed independently of pgSphere (brute-force
+    checks of cone searches and crossmatches)."""
+    r1, d1, r2, d2 = map(math.radians, (ra1, dec1, ra2, dec2))
+    cos = math.sin(d1) * math.sin(d2) + math.cos(d1) * math.cos(d2) * math.cos(r1 - r2)
+    return math.degrees(math.acos(max(-1.0, min(1.0, cos))))
+
+
 def fits_files(root: Path) -> list[Path]:
     return sorted(root.rglob("*.fits"))
 
 
-__all__ = ["Node", "fits_files", "psycopg"]
+__all__ = ["Node", "angular_distance", "fits_files", "psycopg"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import shutil
 import subprocess
 
@@ -13,7 +12,7 @@ import pyvo
 import requests
 from astropy.io.votable import from_table, parse
 from astropy.table import Table
-from conftest import Node
+from conftest import Node, angular_distance
 
 from vo_node.tap.examples import EXAMPLES
 
@@ -24,12 +23,6 @@ def _sync(base: str, query: str, **params: str) -> requests.Response:
     )
 
 
-def _angular(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
-    r1, d1, r2, d2 = map(math.radians, (ra1, dec1, ra2, dec2))
-    cos = math.sin(d1) * math.sin(d2) + math.cos(d1) * math.cos(d2) * math.cos(r1 - r2)
-    return math.degrees(math.acos(max(-1.0, min(1.0, cos))))
-
-
 def test_cone_search_equals_brute_force(served: tuple[Node, str]) -> None:
     node, base = served
     stars = node.rows("SELECT source_id, ra, dec FROM archive.stars WHERE ra IS NOT NULL")
@@ -38,7 +31,7 @@ def test_cone_search_equals_brute_force(served: tuple[Node, str]) -> None:
     expected = {
         int(s[0])
         for s in stars  # type: ignore[call-overload]
-        if _angular(float(s[1]), float(s[2]), float(ra0), float(dec0)) < radius  # type: ignore[arg-type]
+        if angular_distance(float(s[1]), float(s[2]), float(ra0), float(dec0)) < radius  # type: ignore[arg-type]
     }
     service = pyvo.dal.TAPService(base + "/tap")
     result = service.run_sync(

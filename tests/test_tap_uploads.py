@@ -19,7 +19,7 @@ import pyvo
 import requests
 from astropy.io.votable import from_table, parse
 from astropy.table import Table
-from conftest import Node
+from conftest import Node, angular_distance
 
 from tap_schema import METADATA
 from vo_node.adql import translate
@@ -95,18 +95,12 @@ def _targets(products: list[tuple[int, int, float, float]]) -> Table:
     return Table({"tag": [*tags, "nowhere"], "ra": [*ra, 0.0], "dec": [*dec, -89.9]})
 
 
-def _angular(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
-    r1, d1, r2, d2 = map(math.radians, (ra1, dec1, ra2, dec2))
-    cos = math.sin(d1) * math.sin(d2) + math.cos(d1) * math.cos(d2) * math.cos(r1 - r2)
-    return math.degrees(math.acos(max(-1.0, min(1.0, cos))))
-
-
 def _expected(targets: Table, products: list[tuple[int, int, float, float]]) -> set[tuple]:
     return {
         (str(t["tag"]), c, pid)
         for t in targets
         for c, pid, ra, dec in products
-        if _angular(float(t["ra"]), float(t["dec"]), ra, dec) < RADIUS
+        if angular_distance(float(t["ra"]), float(t["dec"]), ra, dec) < RADIUS
     }
 
 
