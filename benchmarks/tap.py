@@ -303,6 +303,12 @@ def _cone(
     return service, direct, rows, body
 
 
+def _timed_get(session: requests.Session, url: str) -> float:
+    start = time.perf_counter()
+    _get(session, url, {})
+    return time.perf_counter() - start
+
+
 def _stream_service(session: requests.Session, url: str, adql: str, maxrec: int) -> int:
     """Bytes of the whole result document, read as it streams."""
     total = 0
@@ -465,6 +471,11 @@ def main() -> None:
                     f"not the {cone_rows} expected"
                 )
             a_service, a_direct = statistics.median(service), statistics.median(direct)
+            # What an answer costs over HTTP here without the database (the same client and
+            # server, a small generated document): the floor under (a)'s service time.
+            floor = statistics.median(
+                _timed_get(session, base + "/tap/capabilities") for _ in range(args.repeat)
+            )
 
             # (b) interleaved, the order alternating: neither side always gets the warm turn.
             stream_runs: list[float] = []
@@ -498,6 +509,7 @@ def main() -> None:
             f"psycopg {_ms(a_direct)} (p90 {_ms(_quantile(direct, 0.9))})"
         )
         print(f"    ratio service/psycopg: {a_service / a_direct:.2f}x (target <= 3)")
+        print(f"    HTTP alone, at least: {_ms(floor)} (GET /tap/capabilities, no database)")
         print(
             f"(b) {n:,} rows, best of {args.rounds}: service BINARY2 {stream_s:.2f} s "
             f"{n / stream_s:,.0f} rows/s ({doc_bytes / 1e6:.0f} MB), "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 import tracemalloc
 from collections.abc import Iterator
 
@@ -10,7 +11,15 @@ from conftest import Node
 from psycopg_pool import ConnectionPool
 
 from vo_node.db.cluster import SUPERUSER
-from vo_node.query import QueryError, QueryRunner, QueryTimeout, ServiceUnavailable, TempTable
+from vo_node.query import (
+    QueryError,
+    QueryResult,
+    QueryRunner,
+    QueryTimeout,
+    ResultColumn,
+    ServiceUnavailable,
+    TempTable,
+)
 
 
 @pytest.fixture
@@ -150,3 +159,136 @@ def test_uploads_are_loaded_then_the_query_runs_read_only(runner: QueryRunner) -
         "SELECT count(*) FROM pg_class WHERE relname = 'tap_upload_t'", maxrec=None, timeout_s=5
     ) as result:
         assert list(result.rows) == [(0,)]
+
+
+# -- the COPY path (binary COPY rows for writers that take them) ----------------------------
+
+
+def _copied(result: QueryResult) -> list[bytes]:
+    assert result.copied, "the runner did not take the COPY path"
+    return [bytes(row) for row in result.rows]
+
+
+def _fields(row: bytes) -> list[bytes | None]:
+    """The values of one binary COPY row (an int16 count, then per field an int32 length,
+    -1 for null, and the bytes)."""
+    (count,) = struct.unpack_from(">h", row)
+    values: list[bytes | None] = []
+    offset = 2
+    for _ in range(count):
+        (size,) = struct.unpack_from(">i", row, offset)
+        offset += 4
+        values.append(None if size < 0 else row[offset : offset + size])
+        offset += max(size, 0)
+    assert offset == len(row)
+    return values
+
+
+def _always(columns: list[ResultColumn]) -> bool:
+    return True
+
+
+def test_copy_path_runs_as_the_caller_read_only_with_the_limits(runner: QueryRunner) -> None:
+    query = (
+        "SELECT current_setting('vo_node.caller'), current_setting('transaction_read_only'),"
+        " current_setting('TimeZone'), current_setting('statement_timeout')"
+    )
+    with runner.run(query, maxrec=5, timeout_s=7, identity="alice", copy_if=_always) as result:
+        assert [c.type_oid for c in result.columns] == [25, 25, 25, 25]
+        rows = _copied(result)
+    assert [_fields(row) for row in rows] == [[b"alice", b"on", b"UTC", b"7s"]]
+    # ... and none of it stays with the pooled connection.
+    with runner.pool.connection() as conn:
+        assert conn.execute("SELECT current_setting('vo_node.caller', true)").fetchone() in (
+            ("",),
+            (None,),
+        )
+
+
+def test_copy_path_fetches_maxrec_plus_one_and_reports_errors(runner: QueryRunner) -> None:
+    with runner.run(
+        "SELECT g FROM generate_series(1, 100) g", maxrec=10, timeout_s=5, copy_if=_always
+    ) as result:
+        rows = _copied(result)
+    assert [int.from_bytes(_fields(r)[0] or b"") for r in rows] == list(range(1, 12))
+    with (
+        pytest.raises(QueryError, match="division by zero"),
+        runner.run(
+            "SELECT 1 / (g - 500) FROM generate_series(1, 1000) g",
+            maxrec=None,
+            timeout_s=5,
+            copy_if=_always,
+        ) as result,
+    ):
+        _copied(result)
+    with (
+        pytest.raises(QueryTimeout, match=r"limit of 0\.2 s"),
+        runner.run("SELECT pg_sleep(2)::text", maxrec=None, timeout_s=0.2, copy_if=_always),
+    ):
+        pass
+
+
+def test_nothing_a_copied_query_does_outlives_it(node: Node, runner: QueryRunner) -> None:
+    # The COPY's transaction is rolled back in the same message as the COPY.
+    with runner.run(
+        "SELECT lo_create(0)::int8", maxrec=None, timeout_s=5, copy_if=_always
+    ) as result:
+        (row,) = _copied(result)
+    assert int.from_bytes(_fields(row)[0] or b"") > 0
+    assert node.scalar("SELECT count(*) FROM pg_largeobject_metadata") == 0
+
+
+def test_abandoned_copy_frees_the_connection(runner: QueryRunner) -> None:
+    for _ in range(5):  # more than the pool holds: each must come back, its COPY cancelled
+        with runner.run(
+            "SELECT g FROM generate_series(1, 10000000) g",
+            maxrec=None,
+            timeout_s=30,
+            copy_if=_always,
+        ) as result:
+            next(result.rows)
+    with runner.run("SELECT 1", maxrec=None, timeout_s=5) as result:
+        assert list(result.rows) == [(1,)]
+
+
+def test_a_stale_description_fails_a_query_never_mislabels_it(
+    node: Node, runner: QueryRunner
+) -> None:
+    """Descriptions are kept by SQL text; a COPY casts each column to its described type,
+    so after a schema change the values are still of that type, or the query fails."""
+    with node.db.cluster.connect(SUPERUSER, node.db.dbname, autocommit=True) as conn:
+        conn.execute("CREATE TABLE public.scratch (a int8)")
+        conn.execute("INSERT INTO public.scratch VALUES (7), (8)")
+        conn.execute("GRANT SELECT ON public.scratch TO vo_query")
+    query = "SELECT a FROM public.scratch"
+
+    def values() -> list[bytes | None]:
+        with runner.run(query, maxrec=None, timeout_s=5, copy_if=_always) as result:
+            assert [c.type_oid for c in result.columns] == [20]
+            return [_fields(row)[0] for row in _copied(result)]
+
+    assert values() == [(7).to_bytes(8, "big"), (8).to_bytes(8, "big")]
+    with node.db.cluster.connect(SUPERUSER, node.db.dbname, autocommit=True) as conn:
+        conn.execute("ALTER TABLE public.scratch ALTER a TYPE int4")
+    # Four-byte integers now, but the kept description says int8: they arrive as int8.
+    assert values() == [(7).to_bytes(8, "big"), (8).to_bytes(8, "big")]
+    with node.db.cluster.connect(SUPERUSER, node.db.dbname, autocommit=True) as conn:
+        conn.execute("ALTER TABLE public.scratch ALTER a TYPE text USING a || ' apples'")
+    with pytest.raises(QueryError, match="invalid input syntax"):
+        values()
+
+
+def test_copy_is_not_taken_for_types_it_cannot_cast_or_when_declined(
+    runner: QueryRunner,
+) -> None:
+    with runner.run("SELECT 1::numeric", maxrec=None, timeout_s=5, copy_if=_always) as result:
+        assert not result.copied and list(result.rows) == [(1,)]
+    seen: list[list[int]] = []
+
+    def decline(columns: list[ResultColumn]) -> bool:
+        seen.append([c.type_oid for c in columns])
+        return False
+
+    with runner.run("SELECT 1, 'x'", maxrec=None, timeout_s=5, copy_if=decline) as result:
+        assert not result.copied and list(result.rows) == [(1, "x")]
+    assert seen == [[23, 25]]

@@ -27,6 +27,7 @@ from test_votable import (
 from tap_schema.model import Column, TimeSystem
 from vo_node.errors import NodeError
 from vo_node.votable import (
+    OK,
     OVERFLOW,
     CooSys,
     FieldSpec,
@@ -36,6 +37,7 @@ from vo_node.votable import (
     error_document,
     write_votable,
 )
+from vo_node.votable.batches import RowBatches
 
 
 @pytest.mark.parametrize("serialization", SERIALIZATIONS)
@@ -164,10 +166,36 @@ def test_output_is_streamed_in_chunks_and_rows_are_read_lazily() -> None:
             yield (i, "x" * 20)
 
     chunks = write_votable(ERROR_FIELDS, rows())
+    assert not pulled  # nothing is read before the first chunk is asked for
     head = next(chunks)
-    assert b"<FIELD" in head and not pulled  # metadata goes out before any row is fetched
+    # The metadata goes out with the first data, after a batch of rows, not the result.
+    assert b"<FIELD" in head and 0 < len(pulled) < 50_000
     sizes = [len(head)] + [len(chunk) for chunk in chunks]
     assert max(sizes) <= 70_000 and len(sizes) > 50
+
+
+def test_a_small_result_is_one_write() -> None:
+    chunks = list(write_votable(ERROR_FIELDS, iter([(1, "a"), (2, "b")])))
+    assert len(chunks) == 1 and strict(chunks[0]).get_first_table().array.shape == (2,)
+
+
+def test_rows_of_known_size_are_batched_by_bytes() -> None:
+    """Rows whose size is known before encoding (binary COPY rows) go in batches of about
+    the target bytes from the first batch on: a small result is one batch, and a batch of
+    huge rows is a few rows."""
+    outcome = Outcome()
+    rows = [b"x" * size for size in [10] * 50 + [400_000] * 5 + [10] * 3]
+    batches = list(RowBatches(iter(rows), None, outcome, target_bytes=1000, row_bytes=len))
+    # (A batch ends with the row that reaches the target.)
+    assert [len(b) for b in batches] == [51, 1, 1, 1, 1, 3]
+    assert outcome.status == OK
+    # MAXREC still counts rows, and one more means overflow.
+    outcome = Outcome()
+    batches = list(RowBatches(iter(rows), 52, outcome, target_bytes=1000, row_bytes=len))
+    assert sum(map(len, batches)) == 52 and outcome.status == OVERFLOW
+    outcome = Outcome()
+    batches = list(RowBatches(iter(rows[:7]), 7, outcome, target_bytes=10**6, row_bytes=len))
+    assert [len(b) for b in batches] == [7] and outcome.status == OK
 
 
 @pytest.mark.parametrize("serialization", SERIALIZATIONS)

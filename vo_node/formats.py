@@ -49,6 +49,20 @@ class ResultWriter(Protocol):
     ) -> Iterator[bytes]: ...
 
 
+class CopiedWriter(Protocol):
+    """A writer of binary COPY rows: a :class:`ResultWriter` told the rows' type OIDs."""
+
+    def __call__(
+        self,
+        fields: Sequence[FieldSpec],
+        rows: Iterable[Row],
+        maxrec: int | None = None,
+        *,
+        copy_types: Sequence[int],
+        resource_infos: Sequence[tuple[str, str]] = (),
+    ) -> Iterator[bytes]: ...
+
+
 def _write_binary2(
     fields: Sequence[FieldSpec],
     rows: Iterable[Row],
@@ -56,6 +70,19 @@ def _write_binary2(
     **options: Any,
 ) -> Iterator[bytes]:
     return write_votable(fields, rows, serialization="binary2", maxrec=maxrec, **options)
+
+
+def _write_binary2_copied(
+    fields: Sequence[FieldSpec],
+    rows: Iterable[Row],
+    maxrec: int | None = None,
+    *,
+    copy_types: Sequence[int],
+    **options: Any,
+) -> Iterator[bytes]:
+    return write_votable(
+        fields, rows, serialization="binary2", maxrec=maxrec, copy_types=copy_types, **options
+    )
 
 
 def _write_tabledata(
@@ -78,6 +105,9 @@ class Format:
     aliases: tuple[str, ...]  # further short names, for TAPRegExt outputFormat/alias
     writer: ResultWriter
     other_mime_types: tuple[str, ...] = ()  # further MIME spellings accepted
+    # The writer of binary COPY rows (``copy_types=`` their type OIDs), for formats that have
+    # one: the fast path for large results (vo_node.query, QueryResult.copied).
+    copied_writer: CopiedWriter | None = None
 
 
 VOTABLE = Format(
@@ -88,6 +118,7 @@ VOTABLE = Format(
     aliases=("votable/b2",),
     writer=_write_binary2,
     other_mime_types=("text/xml", f"{VOTABLE_MIME};serialization=BINARY2"),
+    copied_writer=_write_binary2_copied,
 )
 VOTABLE_TD = Format(
     name="votable/td",

@@ -13,16 +13,22 @@ drops: the transaction is read-write only for that, and read-only before the use
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import psycopg
-from psycopg import sql
-from psycopg.abc import Query
-from psycopg.pq import TransactionStatus
+from psycopg import generators, sql
+from psycopg.abc import PQGen, Query
+from psycopg.errors import error_from_result
+from psycopg.pq import ConnStatus, ExecStatus, TransactionStatus
+from psycopg.pq.abc import PGconn
+from psycopg.waiting import Wait
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from vo_node.errors import NodeError
@@ -60,10 +66,31 @@ class ResultColumn:
 
 @dataclass
 class QueryResult:
-    """An open result: its columns and an iterator over at most ``maxrec + 1`` rows."""
+    """An open result: its columns and an iterator over at most ``maxrec + 1`` rows.
+
+    ``copied``: the rows are binary COPY rows (bytes: an int16 field count, then per field an
+    int32 length, -1 for null, and the value in PostgreSQL's binary form), not tuples.
+    """
 
     columns: list[ResultColumn]
-    rows: Iterator[tuple[Any, ...]]
+    rows: Iterator[Any]
+    copied: bool = False
+
+
+# The types a COPY result may have (those a writer of COPY rows can encode), by OID: the
+# COPY casts each column to its described type (a no-op the planner removes).
+COPY_CASTS = {
+    16: "bool", 19: "name", 20: "int8", 21: "int2", 23: "int4", 25: "text", 700: "float4",
+    701: "float8", 1042: "bpchar", 1043: "varchar", 1082: "date", 1114: "timestamp",
+    1184: "timestamptz", 1005: "int2[]", 1007: "int4[]", 1016: "int8[]", 1021: "float4[]",
+    1022: "float8[]",
+}  # fmt: skip
+_DESCRIBED = 1024  # descriptions kept
+
+# The start of a binary COPY stream, before its first row: the signature, no flags, no
+# header extension.
+COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+_COPY_TRAILER = b"\xff\xff"
 
 
 @dataclass(frozen=True)
@@ -102,6 +129,13 @@ class QueryRunner:
     def __init__(self, pool: ConnectionPool, connect_timeout: float = 5.0) -> None:
         self.pool = pool
         self.connect_timeout = connect_timeout
+        # The result columns of queries on the archive's tables, by SQL text: clients repeat
+        # their queries, and a description costs a round trip and a parse. A COPY casts
+        # each column to its described type, so a description that a schema change made
+        # stale can fail a query, never mislabel its values. (Not for uploads: the same
+        # text reads different tables.)
+        self._described: OrderedDict[bytes, list[ResultColumn]] = OrderedDict()
+        self._described_lock = threading.Lock()
 
     @contextmanager
     def run(
@@ -114,10 +148,16 @@ class QueryRunner:
         identity: str | None = None,
         on_backend: Callable[[int], None] | None = None,
         uploads: Sequence[TempTable] = (),
+        copy_if: Callable[[list[ResultColumn]], bool] | None = None,
     ) -> Iterator[QueryResult]:
         """Execute ``query`` and yield its result; rows are read while the caller iterates.
 
         ``uploads`` are loaded into temporary tables that ``query`` may read.
+
+        ``copy_if``, given the result's columns (described before the query runs), may ask
+        for the rows as binary COPY rows (:attr:`QueryResult.copied`): a writer that encodes
+        those directly is several times faster on large results than one that takes tuples.
+        Only for queries without parameters (COPY takes none).
 
         ``on_backend`` learns the backend pid before the query starts (an async job's ABORT
         cancels that backend).
@@ -135,7 +175,9 @@ class QueryRunner:
         body = sql.SQL(query) if isinstance(query, str) else query
         declare = sql.SQL("DECLARE {} NO SCROLL CURSOR FOR ").format(name) + body
         for attempt in (1, 2):
-            opening = _opening(timeout_s, identity, writable=bool(uploads))
+            opening: list[sql.SQL | sql.Composed] = _opening(
+                timeout_s, identity, writable=bool(uploads)
+            )
             with ExitStack() as stack:
                 try:
                     conn = stack.enter_context(self.pool.connection(timeout=self.connect_timeout))
@@ -152,6 +194,7 @@ class QueryRunner:
                     on_backend(conn.info.backend_pid)
                 cursor = conn.cursor(binary=True)
                 loading = False  # upload rows are read once: no second try after this
+                copied: QueryResult | None = None
                 try:
                     if uploads:
                         _pipelined(conn, opening)
@@ -160,12 +203,29 @@ class QueryRunner:
                             self._load(conn, table, timeout_s)
                         # Read-only again before the user's SQL (allowed after writes).
                         opening = [sql.SQL("SET TRANSACTION READ ONLY")]
-                    # One round trip to begin, declare the cursor and fetch the first batch
-                    # (which also reports the columns, and any error before the first byte).
-                    _pipelined(
-                        conn, [*opening, (declare, params)], cursor, _fetch(name, first_size)
-                    )
-                    first = cursor.fetchall()
+                    if copy_if is not None and params is None:
+                        # Without uploads there is no transaction yet: it begins, runs the
+                        # COPY and is rolled back in one simple-protocol message (no round
+                        # trip of its own for BEGIN or ROLLBACK).
+                        prelude = [] if uploads else opening
+                        if uploads:
+                            columns = _begin_and_describe(conn, opening, body)
+                        else:
+                            columns = self._describe(conn, body)
+                        if copy_if(columns) and all(c.type_oid in COPY_CASTS for c in columns):
+                            text = body.as_bytes(conn)
+                            rows = _copy_rows(stack, conn, prelude, text, columns, limit, timeout_s)
+                            copied = QueryResult(columns, rows, copied=True)
+                        elif uploads:
+                            opening = []
+                    if copied is None:
+                        # One round trip to begin, declare the cursor and fetch the first
+                        # batch (which also reports the columns, and any error before the
+                        # first byte).
+                        _pipelined(
+                            conn, [*opening, (declare, params)], cursor, _fetch(name, first_size)
+                        )
+                        first = cursor.fetchall()
                 except psycopg.errors.QueryCanceled as exc:
                     raise QueryTimeout(
                         f"the query ran longer than the limit of {timeout_s:g} s",
@@ -177,16 +237,34 @@ class QueryRunner:
                 except psycopg.Error as exc:
                     raise QueryError(_message(exc)) from exc
                 else:
+                    if copied is not None:
+                        yield copied
+                        return
                     columns = [
                         ResultColumn(d.name, d.type_code) for d in (cursor.description or [])
                     ]
-                    rows = self._rows(cursor, name, first, first_size, limit, timeout_s)
-                    yield QueryResult(columns, rows)
+                    yield QueryResult(
+                        columns, self._rows(cursor, name, first, first_size, limit, timeout_s)
+                    )
                     return
             # A pooled connection died with a database restart, which kills every idle one
             # alike: the pool tests them all, and the query tries once more. (Checking each
             # connection as it leaves the pool would cost a round trip on every query.)
             self.pool.check()
+
+    def _describe(self, conn: psycopg.Connection, body: sql.Composable) -> list[ResultColumn]:
+        key = body.as_bytes(conn)
+        with self._described_lock:
+            found = self._described.get(key)
+            if found is not None:
+                self._described.move_to_end(key)
+                return found
+        found = _begin_and_describe(conn, [], body)
+        with self._described_lock:
+            self._described[key] = found
+            while len(self._described) > _DESCRIBED:
+                self._described.popitem(last=False)
+        return found
 
     @staticmethod
     def _load(conn: psycopg.Connection, table: TempTable, timeout_s: float) -> None:
@@ -261,7 +339,9 @@ def _fetch(name: sql.Identifier, size: int) -> sql.Composed:
     return sql.SQL("FETCH FORWARD {} FROM {}").format(sql.Literal(size), name)
 
 
-def _opening(timeout_s: float, identity: str | None, writable: bool) -> list[_Statement]:
+def _opening(
+    timeout_s: float, identity: str | None, writable: bool
+) -> list[sql.SQL | sql.Composed]:
     """The statements that begin a user query's transaction. Translated string literals
     assume standard strings (backslash is literal)."""
     millis = sql.Literal(max(1, int(timeout_s * 1000)))
@@ -294,3 +374,150 @@ def _pipelined(
             conn.execute(query, params)
         if cursor is not None and last is not None:
             cursor.execute(last)
+
+
+def _begin_and_describe(
+    conn: psycopg.Connection, statements: Sequence[sql.SQL | sql.Composed], body: sql.Composable
+) -> list[ResultColumn]:
+    """Run ``statements`` and learn the result columns of ``body`` from the server's parse of
+    it (into the unnamed prepared statement: no planning, no execution), in one round trip.
+
+    psycopg's pipeline cannot send a bare Parse and Describe, so this drives libpq's
+    pipeline mode itself: one result set per command, then the sync's."""
+    pgconn = conn.pgconn
+    sends: deque[Callable[[], None]] = deque(
+        partial(pgconn.send_query_params, statement.as_bytes(conn), None)
+        for statement in statements
+    )
+    sends.append(partial(pgconn.send_prepare, b"", body.as_bytes(conn)))
+    sends.append(partial(pgconn.send_describe_prepared, b""))
+    sends.append(pgconn.pipeline_sync)
+    expected = len(sends)
+    pgconn.enter_pipeline_mode()
+    try:
+        fetched = conn.wait(generators.pipeline_communicate(pgconn, sends))
+        while len(fetched) < expected and (more := conn.wait(generators.fetch_many(pgconn))):
+            fetched.append(more)
+    except BaseException:
+        with suppress(psycopg.Error):
+            pgconn.exit_pipeline_mode()
+        raise
+    pgconn.exit_pipeline_mode()
+    for results in fetched:
+        for result in results:
+            if result.status == ExecStatus.FATAL_ERROR:  # the first: the others were skipped
+                raise error_from_result(result, encoding=conn.info.encoding)
+    if len(fetched) != expected:
+        raise psycopg.OperationalError("the server did not answer every command")
+    description = fetched[-2][0]
+    return [
+        ResultColumn(description.fname(i).decode(conn.info.encoding), description.ftype(i))
+        for i in range(description.nfields)
+    ]
+
+
+def _copy_rows(
+    stack: ExitStack,
+    conn: psycopg.Connection,
+    prelude: Sequence[sql.SQL | sql.Composed],
+    body: bytes,
+    columns: Sequence[ResultColumn],
+    limit: int | None,
+    timeout_s: float,
+) -> Iterator[bytes | memoryview]:
+    """Send ``prelude`` and ``COPY (body) TO STDOUT`` in binary as one simple-protocol
+    message and return the rows; the first is read now, so that an error before it (the
+    settings, planning, a timeout) raises here. A COPY not read to its end is cancelled
+    when ``stack`` ends.
+
+    psycopg's Copy takes no other statement in its message, and spends a wait (a generator
+    and a poll) on every row; rows already received are read here in a plain loop."""
+    # Plain text around the query: names c0, c1... and type names from COPY_CASTS are all
+    # it adds (composing it with psycopg.sql costs more than a small query).
+    names = ", ".join(f"c{i}" for i in range(len(columns)))
+    casts = ", ".join(f"c{i}::{COPY_CASTS[c.type_oid]}" for i, c in enumerate(columns))
+    tail = f") AS q ({names}){'' if limit is None else f' LIMIT {int(limit)}'}"
+    copy = b"".join(
+        [
+            f"COPY (SELECT {casts} FROM (".encode(),
+            body,
+            f"{tail}) TO STDOUT (FORMAT binary)".encode(),
+        ]
+    )
+    pgconn = conn.pgconn
+    # Rolled back in the same message when the COPY succeeds (an error skips the rest of
+    # the message, and the ROLLBACK comes from the runner's exit): nothing a query does
+    # outlives it, not even a function that writes despite READ ONLY.
+    pgconn.send_query(b"; ".join([*(s.as_bytes(conn) for s in prelude), copy, b"ROLLBACK"]))
+    stack.callback(_end_copy, conn)
+    results = conn.wait(generators.execute(pgconn))
+    for result in results:  # the settings' results, then the COPY's start (or the error)
+        if result.status == ExecStatus.FATAL_ERROR:
+            if pgconn.status == ConnStatus.BAD:  # the server went away: retried, or a 503
+                message = result.error_message.decode(conn.info.encoding, "replace")
+                raise psycopg.OperationalError(message.strip() or "the connection was lost")
+            raise error_from_result(result, encoding=conn.info.encoding)
+    if not results or results[-1].status != ExecStatus.COPY_OUT:
+        raise psycopg.OperationalError("the COPY did not start")
+    rows = _copy_data(conn)
+    first = bytes(next(rows, b""))
+    # No flags and no header extension: PostgreSQL 15 writes none, and a later one that did
+    # would be refused here rather than misread.
+    if not first.startswith(COPY_HEADER):
+        raise psycopg.DataError("a binary COPY stream without the expected header")
+    return _copied(first[len(COPY_HEADER) :], rows, timeout_s)
+
+
+def _copy_data(conn: psycopg.Connection) -> Iterator[memoryview]:
+    """The data messages of a COPY TO until its end (the trailer included); raises the
+    server's error if it ends with one."""
+    pgconn = conn.pgconn
+    receive = pgconn.get_copy_data
+    while True:
+        size, data = receive(1)  # without waiting: a message already received, or none
+        if size > 0:
+            yield data
+        elif size == 0:  # none yet: wait for more (or for the end)
+            conn.wait(_received(pgconn))
+        else:  # the end: the COPY's result, then those of the statements after it
+            for result in conn.wait(generators.fetch_many(pgconn)):
+                if result.status != ExecStatus.COMMAND_OK:
+                    raise error_from_result(result, encoding=conn.info.encoding)
+            return
+
+
+def _received(pgconn: PGconn) -> PQGen[None]:
+    """Wait until the server has sent something, and take it in (psycopg's wait protocol)."""
+    while not (yield Wait.R):
+        continue
+    pgconn.consume_input()
+
+
+def _end_copy(conn: psycopg.Connection) -> None:
+    """Cancel a COPY whose reader stopped before its end (a client went away, MAXREC, an
+    error) and drain what the server already sent, so the connection is usable again."""
+    if conn.broken or conn.pgconn.transaction_status != TransactionStatus.ACTIVE:
+        return
+    # If the cancel fails, the drain ends with the COPY anyway, or the pool drops the
+    # connection.
+    with suppress(psycopg.Error):
+        conn.cancel_safe(timeout=5.0)
+    with suppress(psycopg.Error):
+        for _ in _copy_data(conn):
+            pass
+
+
+def _copied(first: bytes, chunks: Iterator[Any], timeout_s: float) -> Iterator[bytes | memoryview]:
+    try:
+        if first and first != _COPY_TRAILER:
+            yield first
+        for chunk in chunks:
+            # psycopg's memoryviews own their buffers: kept without a copy.
+            if chunk != _COPY_TRAILER:
+                yield chunk
+    except psycopg.errors.QueryCanceled as exc:
+        raise QueryTimeout(f"the query ran longer than the limit of {timeout_s:g} s") from exc
+    except psycopg.OperationalError as exc:
+        raise ServiceUnavailable(_message(exc)) from exc
+    except psycopg.Error as exc:
+        raise QueryError(_message(exc)) from exc

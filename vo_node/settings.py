@@ -79,7 +79,11 @@ class Settings(BaseSettings):
     )
     maxrec_default: int = Field(default=20000, description="TAP rows returned without MAXREC.")
     maxrec_hard: int = Field(default=10_000_000, description="Most rows any TAP query returns.")
-    sync_timeout: int = Field(default=60, description="Execution limit of sync queries, s.")
+    sync_timeout: int = Field(
+        default=60,
+        description="Execution limit of sync queries, s (for BINARY2 results, sending the "
+        "rows included).",
+    )
     async_timeout: int = Field(default=3600, description="Execution limit of async jobs, s.")
     job_retention: int = Field(default=172800, description="Default lifetime of async jobs, s.")
     job_retention_hard: int = Field(default=1209600, description="Longest lifetime of jobs, s.")

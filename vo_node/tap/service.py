@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from tap_schema import METADATA
+from tap_schema import METADATA, Column
 from vo_node.adql import OutputColumn, Translation, translate
 from vo_node.formats import Format, resolve_format
 from vo_node.http.params import DaliParams, UsageError
@@ -21,7 +21,8 @@ from vo_node.query import QueryRunner, ResultColumn
 from vo_node.settings import Settings
 from vo_node.tap.upload_tables import UploadedTable, read_upload
 from vo_node.tap.uploads import UploadSpec, locate, upload_specs
-from vo_node.votable import FieldSpec
+from vo_node.votable import FieldSpec, ResultTypeError
+from vo_node.votable.copyrows import copy_supported
 
 LANGUAGES = {"ADQL", "ADQL-2.0", "ADQL-2.1"}
 
@@ -71,7 +72,7 @@ def result_fields(
         out = declared[index] if index < len(declared) else None
         name = out.name if out is not None else column.name
         if out is not None and out.column is not None:
-            fields.append(FieldSpec.from_column(out.column, name=name))
+            fields.append(_declared_field(out.column, name))
         else:
             fields.append(
                 FieldSpec.from_pg_type(
@@ -83,6 +84,11 @@ def result_fields(
                 )
             )
     return fields
+
+
+@lru_cache(maxsize=4096)
+def _declared_field(column: Column, name: str) -> FieldSpec:
+    return FieldSpec.from_column(column, name=name)
 
 
 @lru_cache(maxsize=1024)
@@ -111,6 +117,18 @@ def execute(
         translation = translate(tap.query, METADATA, tables)
     else:
         translation = _translate_published(tap.query)
+    copied_writer = tap.format.copied_writer
+    described: list[FieldSpec] = []
+
+    def copy_if(columns: list[ResultColumn]) -> bool:
+        # Binary COPY rows where the format's writer takes them and every column has a
+        # type that writer encodes; otherwise rows come as tuples.
+        try:
+            described[:] = result_fields(translation.columns, columns)
+        except ResultTypeError:
+            return False  # the tuple path reports it, as for every other format
+        return copy_supported(described, [c.type_oid for c in columns])
+
     context = runner.run(
         translation.sql,
         maxrec=tap.maxrec,
@@ -118,13 +136,19 @@ def execute(
         identity=identity,
         on_backend=on_backend,
         uploads=[u.temp for u in uploads],
+        copy_if=copy_if if copied_writer is not None else None,
     )
     result = context.__enter__()
     try:
-        fields = result_fields(translation.columns, result.columns)
-        chunks = tap.format.writer(
-            fields, result.rows, tap.maxrec, resource_infos=[("QUERY", tap.query)]
-        )
+        fields = described if result.copied else result_fields(translation.columns, result.columns)
+        infos = [("QUERY", tap.query)]
+        if result.copied and copied_writer is not None:
+            types = [c.type_oid for c in result.columns]
+            chunks = copied_writer(
+                fields, result.rows, tap.maxrec, copy_types=types, resource_infos=infos
+            )
+        else:
+            chunks = tap.format.writer(fields, result.rows, tap.maxrec, resource_infos=infos)
     except BaseException:
         context.__exit__(None, None, None)
         raise

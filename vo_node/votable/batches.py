@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from vo_node.errors import NodeError
 
@@ -27,6 +27,8 @@ ERROR = "ERROR"
 TARGET_BYTES = 96 * 1024
 FIRST_BATCH = 16  # small, since rows may be whole light curves; it grows from there
 MAX_BATCH = 4096
+# Rows in a batch of rows with a known size, at most (a batch of tiny rows stays bounded).
+_MAX_MEASURED = 16384
 GENERIC_ERROR = "internal error while writing the result; the rows above are incomplete"
 
 Row = Sequence[object]
@@ -74,6 +76,7 @@ class RowBatches:
         outcome: Outcome,
         *,
         target_bytes: int = TARGET_BYTES,
+        row_bytes: Callable[[Row], int] | None = None,
     ) -> None:
         if maxrec is not None and maxrec < 0:
             raise ValueError("maxrec must not be negative")
@@ -81,6 +84,11 @@ class RowBatches:
         self._maxrec = maxrec
         self._target = target_bytes
         self._size = FIRST_BATCH
+        # Rows whose size is known before encoding (binary COPY rows: about their BINARY2
+        # size) are taken until a batch holds target_bytes, from the first batch on: a
+        # small result is then one batch, and a batch of light curves stays small.
+        self._row_bytes = row_bytes
+        self._exhausted = False
         self.outcome = outcome
         self.failure: Exception | None = None  # what the source raised, if it did
 
@@ -101,12 +109,17 @@ class RowBatches:
             self._fail(exc)
             return
         while remaining is None or remaining > 0:
-            wanted = self._size if remaining is None else min(self._size, remaining)
+            size = self._size if self._row_bytes is None else _MAX_MEASURED
+            wanted = size if remaining is None else min(size, remaining)
             batch: list[Row] = []
             failure: Exception | None = None
             try:
-                # list.extend keeps the rows it appended before the source raised, at C speed.
-                batch.extend(islice(source, wanted))
+                if self._row_bytes is None:
+                    # list.extend keeps the rows it appended before the source raised, at C
+                    # speed.
+                    batch.extend(islice(source, wanted))
+                else:
+                    self._take_bytes(source, wanted, batch)
             except Exception as exc:
                 failure = exc
             if batch:
@@ -116,7 +129,7 @@ class RowBatches:
             if failure is not None:
                 self._fail(failure)
                 return
-            if len(batch) < wanted:
+            if self._exhausted if self._row_bytes is not None else len(batch) < wanted:
                 return
         # MAXREC rows are out; one more row means the result was truncated (TAP 1.1, MAXREC).
         try:
@@ -127,6 +140,18 @@ class RowBatches:
             self._fail(exc)
             return
         outcome.status = OVERFLOW
+
+    def _take_bytes(self, source: Iterator[Row], most: int, batch: list[Row]) -> None:
+        """Append rows of ``source`` to ``batch`` until they hold the target bytes or there
+        are ``most``; note when the source ends."""
+        measure = cast(Callable[[Row], int], self._row_bytes)
+        size, target = 0, self._target
+        for row in islice(source, most):
+            batch.append(row)
+            size += measure(row)
+            if size >= target:
+                return
+        self._exhausted = len(batch) < most
 
     def _fail(self, exc: Exception) -> None:
         self.failure = exc
