@@ -292,3 +292,17 @@ def test_copy_is_not_taken_for_types_it_cannot_cast_or_when_declined(
     with runner.run("SELECT 1, 'x'", maxrec=None, timeout_s=5, copy_if=decline) as result:
         assert not result.copied and list(result.rows) == [(1, "x")]
     assert seen == [[23, 25]]
+
+
+def test_copy_runs_the_query_and_nothing_else(node: Node, runner: QueryRunner) -> None:
+    """The COPY message runs every statement in it: the query is parsed alone first (one
+    statement or a refusal), and a trailing comment cannot swallow the rest."""
+    with runner.run("SELECT 41 + 1 -- the answer", maxrec=None, timeout_s=5, copy_if=_always) as r:
+        assert [_fields(row) for row in _copied(r)] == [[(42).to_bytes(4, "big")]]
+    escape = "SELECT 1) AS q (c0)) TO STDOUT (FORMAT binary); SELECT lo_create(0); COPY (SELECT (1"
+    with (
+        pytest.raises(QueryError, match="syntax error"),
+        runner.run(escape, maxrec=None, timeout_s=5, copy_if=_always),
+    ):
+        pass
+    assert node.scalar("SELECT count(*) FROM pg_largeobject_metadata") == 0

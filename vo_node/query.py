@@ -433,13 +433,17 @@ def _copy_rows(
     psycopg's Copy takes no other statement in its message, and spends a wait (a generator
     and a poll) on every row; rows already received are read here in a plain loop."""
     # Plain text around the query: names c0, c1... and type names from COPY_CASTS are all
-    # it adds (composing it with psycopg.sql costs more than a small query).
+    # it adds (composing it with psycopg.sql costs more than a small query). The simple
+    # protocol runs every statement of a message, so what goes inside must be one query:
+    # ``body`` was parsed alone, as one statement, by the describe (extended protocol, which
+    # refuses more), and it stands on lines of its own, so that a trailing comment in it
+    # cannot swallow the text after it.
     names = ", ".join(f"c{i}" for i in range(len(columns)))
     casts = ", ".join(f"c{i}::{COPY_CASTS[c.type_oid]}" for i, c in enumerate(columns))
-    tail = f") AS q ({names}){'' if limit is None else f' LIMIT {int(limit)}'}"
+    tail = f"\n) AS q ({names}){'' if limit is None else f' LIMIT {int(limit)}'}"
     copy = b"".join(
         [
-            f"COPY (SELECT {casts} FROM (".encode(),
+            f"COPY (SELECT {casts} FROM (\n".encode(),
             body,
             f"{tail}) TO STDOUT (FORMAT binary)".encode(),
         ]
