@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import time
 import tracemalloc
 from collections.abc import Iterator
 
@@ -122,13 +123,20 @@ def test_unreachable_database_is_service_unavailable(node: Node) -> None:
         pool.close()
 
 
-def test_connections_killed_in_the_pool_are_replaced(node: Node) -> None:
+@pytest.mark.parametrize("path", ["cursor", "copy", "copy, described before"])
+def test_connections_killed_in_the_pool_are_replaced(node: Node, path: str) -> None:
     """Pooled connections the database dropped (a restart, an operator's kill) cost the next
     query nothing: the first is found dead on its first statement, the pool then tests the
-    others, and a fresh one is used."""
+    others, and a fresh one is used. On the COPY path too, whether its first message is the
+    describe or (the description kept from before) the COPY itself."""
     pool = ConnectionPool(node.db.query_conninfo(), min_size=3, max_size=3, open=True)
     pool.wait()
     runner = QueryRunner(pool)
+    copy_if = None if path == "cursor" else _always
+    if path == "copy, described before":
+        with runner.run("SELECT 2", maxrec=None, timeout_s=5, copy_if=copy_if) as result:
+            assert len(_copied(result)) == 1
+        pool.check()  # back to three live connections
     try:
         with node.db.cluster.connect(SUPERUSER, node.db.dbname, autocommit=True) as conn:
             killed = conn.execute(
@@ -137,8 +145,13 @@ def test_connections_killed_in_the_pool_are_replaced(node: Node) -> None:
             ).fetchall()
         assert len(killed) == 3 and all(ok for _, ok in killed)
         pids: list[int] = []
-        with runner.run("SELECT 2", maxrec=None, timeout_s=5, on_backend=pids.append) as result:
-            assert list(result.rows) == [(2,)]
+        with runner.run(
+            "SELECT 2", maxrec=None, timeout_s=5, on_backend=pids.append, copy_if=copy_if
+        ) as result:
+            if copy_if is None:
+                assert list(result.rows) == [(2,)]
+            else:
+                assert [_fields(row) for row in _copied(result)] == [[(2).to_bytes(4, "big")]]
         # The backend the query ran on (the last one announced, for ABORT) is a new one.
         assert pids[-1] not in {pid for pid, _ in killed}
     finally:
@@ -197,12 +210,6 @@ def test_copy_path_runs_as_the_caller_read_only_with_the_limits(runner: QueryRun
         assert [c.type_oid for c in result.columns] == [25, 25, 25, 25]
         rows = _copied(result)
     assert [_fields(row) for row in rows] == [[b"alice", b"on", b"UTC", b"7s"]]
-    # ... and none of it stays with the pooled connection.
-    with runner.pool.connection() as conn:
-        assert conn.execute("SELECT current_setting('vo_node.caller', true)").fetchone() in (
-            ("",),
-            (None,),
-        )
 
 
 def test_copy_path_fetches_maxrec_plus_one_and_reports_errors(runner: QueryRunner) -> None:
@@ -238,24 +245,72 @@ def test_nothing_a_copied_query_does_outlives_it(node: Node, runner: QueryRunner
     assert node.scalar("SELECT count(*) FROM pg_largeobject_metadata") == 0
 
 
-def test_abandoned_copy_frees_the_connection(runner: QueryRunner) -> None:
-    for _ in range(5):  # more than the pool holds: each must come back, its COPY cancelled
+@pytest.mark.parametrize("maxrec", [None, 3])
+def test_abandoned_copy_frees_the_connection(runner: QueryRunner, maxrec: int | None) -> None:
+    """A COPY read only in part (a client gone; MAXREC + 1 rows of a LIMITed COPY) leaves its
+    connection usable: the pool's backends serve the next queries, none is thrown away."""
+    pids: list[int] = []
+    for _ in range(5):  # more than the pool holds: each must come back, its COPY ended
         with runner.run(
             "SELECT g FROM generate_series(1, 10000000) g",
-            maxrec=None,
+            maxrec=maxrec,
             timeout_s=30,
             copy_if=_always,
+            on_backend=pids.append,
         ) as result:
             next(result.rows)
-    with runner.run("SELECT 1", maxrec=None, timeout_s=5) as result:
+    with runner.run("SELECT 1", maxrec=None, timeout_s=5, on_backend=pids.append) as result:
         assert list(result.rows) == [(1,)]
+    assert len(set(pids)) <= 2, pids  # the pool's two connections, none replaced
 
 
-def test_a_stale_description_fails_a_query_never_mislabels_it(
+def test_a_stalled_copy_reader_loses_its_backend(node: Node) -> None:
+    """A reader that stops reading without going away (a stalled client) leaves the server
+    blocked on a full socket, where statement_timeout cannot reach it; the runner's watchdog
+    terminates the backend a grace period after the time limit, and the rest of the stream
+    is an error."""
+    # Rows that flow from the first (a function in FROM is materialised whole first).
+    query = "SELECT a, repeat('x', 200) FROM generate_series(1, 3000) a, generate_series(1, 3000) b"
+
+    def backend_after_stall(grace: float) -> tuple[bool, Exception | None]:
+        pool = ConnectionPool(node.db.query_conninfo(), min_size=1, max_size=1, open=True)
+        runner = QueryRunner(pool)
+        runner._watchdog.GRACE = grace
+        pids: list[int] = []
+        failure: Exception | None = None
+        try:
+            with runner.run(
+                query, maxrec=None, timeout_s=0.5, on_backend=pids.append, copy_if=_always
+            ) as result:
+                rows = iter(result.rows)
+                next(rows)
+                time.sleep(2.5)  # stalled: the limit, and the short grace, pass meanwhile
+                alive = bool(node.rows("SELECT 1 FROM pg_stat_activity WHERE pid = %s", pids[0]))
+                try:
+                    for _ in rows:
+                        pass
+                except (QueryError, ServiceUnavailable) as exc:
+                    failure = exc
+        finally:
+            pool.close()
+        return alive, failure
+
+    # Not vacuous: without the watchdog the stalled COPY outlives its limit...
+    alive, _ = backend_after_stall(grace=60)
+    assert alive
+    # ... and with it, it does not.
+    alive, failure = backend_after_stall(grace=0.5)
+    assert not alive
+    assert isinstance(failure, ServiceUnavailable), failure  # the stream ends in an error
+
+
+def test_a_stale_description_converts_or_fails_never_misreads(
     node: Node, runner: QueryRunner
 ) -> None:
-    """Descriptions are kept by SQL text; a COPY casts each column to its described type,
-    so after a schema change the values are still of that type, or the query fails."""
+    """Descriptions are kept by SQL text for the process's life, like the published
+    metadata (a schema migration comes with a restart); a COPY casts each column to its
+    described type, so that even a stale description never makes the writer read bytes as
+    another type: the values are converted to the described type, or the query fails."""
     with node.db.cluster.connect(SUPERUSER, node.db.dbname, autocommit=True) as conn:
         conn.execute("CREATE TABLE public.scratch (a int8)")
         conn.execute("INSERT INTO public.scratch VALUES (7), (8)")
@@ -299,10 +354,17 @@ def test_copy_runs_the_query_and_nothing_else(node: Node, runner: QueryRunner) -
     statement or a refusal), and a trailing comment cannot swallow the rest."""
     with runner.run("SELECT 41 + 1 -- the answer", maxrec=None, timeout_s=5, copy_if=_always) as r:
         assert [_fields(row) for row in _copied(r)] == [[(42).to_bytes(4, "big")]]
-    escape = "SELECT 1) AS q (c0)) TO STDOUT (FORMAT binary); SELECT lo_create(0); COPY (SELECT (1"
+    # Inside the COPY message this would be valid SQL taking a session-level advisory lock
+    # (which outlives the ROLLBACK); alone it is not one statement, so the describe refuses
+    # it and nothing is sent.
+    escape = (
+        "SELECT 1) AS q (c0)) TO STDOUT (FORMAT binary); SELECT pg_advisory_lock(4242);"
+        " COPY (SELECT * FROM (SELECT 1"
+    )
     with (
         pytest.raises(QueryError, match="syntax error"),
         runner.run(escape, maxrec=None, timeout_s=5, copy_if=_always),
     ):
         pass
-    assert node.scalar("SELECT count(*) FROM pg_largeobject_metadata") == 0
+    held = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242"
+    assert node.scalar(held) == 0

@@ -9,29 +9,58 @@ result that is exactly ``maxrec`` rows long.
 
 Uploaded tables (TAP UPLOAD) are loaded first, into temporary tables that the transaction
 drops: the transaction is read-write only for that, and read-only before the user's SQL runs.
+
+Rows come one of two ways. The cursor path (any query, any writer): ``DECLARE`` and
+``FETCH`` in batches, rows as tuples. The COPY path, for a writer that encodes binary COPY
+rows itself (VOTable BINARY2) and a result of types it handles: the result's columns are
+described first (kept per query text), then ``BEGIN; SET LOCAL ...; COPY (query) TO STDOUT
+(FORMAT binary); ROLLBACK`` goes as one message and the rows arrive as bytes, several times
+faster for large results and one round trip for small ones. A COPY is one statement: its time
+limit covers sending the rows, and a watchdog ends one that a stalled reader keeps blocked.
 """
 
 from __future__ import annotations
 
 import threading
 import uuid
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import psycopg
-from psycopg import generators, sql
-from psycopg.abc import PQGen, Query
-from psycopg.errors import error_from_result
-from psycopg.pq import ConnStatus, ExecStatus, TransactionStatus
-from psycopg.pq.abc import PGconn
-from psycopg.waiting import Wait
+from psycopg import sql
+from psycopg.abc import Query
+from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from vo_node.errors import NodeError
+from vo_node.copyout import (
+    COPY_CASTS,
+    Watchdog,
+    begin_and_describe,
+    copy_rows,
+    standard_strings,
+)
+from vo_node.queryresults import (
+    QueryError,
+    QueryResult,
+    QueryTimeout,
+    ResultColumn,
+    ServiceUnavailable,
+    message_of,
+)
+
+__all__ = [
+    "UPLOAD_TYPES",
+    "QueryError",
+    "QueryResult",
+    "QueryRunner",
+    "QueryTimeout",
+    "ResultColumn",
+    "ServiceUnavailable",
+    "TempTable",
+]
 
 _BATCH = 5000
 # The column types an uploaded table may have; the loader names nothing else.
@@ -44,53 +73,7 @@ UPLOAD_TYPES = frozenset(
 )  # fmt: skip
 
 
-class QueryError(NodeError):
-    """The database refused or aborted a user query; the message is safe to show."""
-
-
-class QueryTimeout(QueryError):
-    """The query ran longer than the execution-time limit."""
-
-
-class ServiceUnavailable(QueryError):
-    """The database cannot be reached (DALI: HTTP 503)."""
-
-
-@dataclass(frozen=True)
-class ResultColumn:
-    """What the cursor says of a result column: enough to write a FIELD for it."""
-
-    name: str
-    type_oid: int
-
-
-@dataclass
-class QueryResult:
-    """An open result: its columns and an iterator over at most ``maxrec + 1`` rows.
-
-    ``copied``: the rows are binary COPY rows (bytes: an int16 field count, then per field an
-    int32 length, -1 for null, and the value in PostgreSQL's binary form), not tuples.
-    """
-
-    columns: list[ResultColumn]
-    rows: Iterator[Any]
-    copied: bool = False
-
-
-# The types a COPY result may have (those a writer of COPY rows can encode), by OID: the
-# COPY casts each column to its described type (a no-op the planner removes).
-COPY_CASTS = {
-    16: "bool", 19: "name", 20: "int8", 21: "int2", 23: "int4", 25: "text", 700: "float4",
-    701: "float8", 1042: "bpchar", 1043: "varchar", 1082: "date", 1114: "timestamp",
-    1184: "timestamptz", 1005: "int2[]", 1007: "int4[]", 1016: "int8[]", 1021: "float4[]",
-    1022: "float8[]",
-}  # fmt: skip
 _DESCRIBED = 1024  # descriptions kept
-
-# The start of a binary COPY stream, before its first row: the signature, no flags, no
-# header extension.
-COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
-_COPY_TRAILER = b"\xff\xff"
 
 
 @dataclass(frozen=True)
@@ -117,12 +100,6 @@ def _rollback(conn: psycopg.Connection) -> None:
             conn.execute("ROLLBACK")
 
 
-def _message(exc: psycopg.Error) -> str:
-    diag = exc.diag
-    text = diag.message_primary or str(exc).strip().splitlines()[0]
-    return text if not diag.message_hint else f"{text} ({diag.message_hint})"
-
-
 class QueryRunner:
     """Runs user SQL on a pool of ``vo_query`` connections."""
 
@@ -134,8 +111,9 @@ class QueryRunner:
         # each column to its described type, so a description that a schema change made
         # stale can fail a query, never mislabel its values. (Not for uploads: the same
         # text reads different tables.)
-        self._described: OrderedDict[bytes, list[ResultColumn]] = OrderedDict()
+        self._described: OrderedDict[bytes, tuple[ResultColumn, ...]] = OrderedDict()
         self._described_lock = threading.Lock()
+        self._watchdog = Watchdog(pool.conninfo)
 
     @contextmanager
     def run(
@@ -209,12 +187,19 @@ class QueryRunner:
                         # trip of its own for BEGIN or ROLLBACK).
                         prelude = [] if uploads else opening
                         if uploads:
-                            columns = _begin_and_describe(conn, opening, body)
+                            columns = list(begin_and_describe(conn, opening, body))
                         else:
-                            columns = self._describe(conn, body)
-                        if copy_if(columns) and all(c.type_oid in COPY_CASTS for c in columns):
+                            columns = list(self._describe(conn, body, timeout_s))
+                        if (
+                            columns
+                            and all(c.type_oid in COPY_CASTS for c in columns)
+                            and standard_strings(conn)
+                            and copy_if(columns)
+                        ):
+                            watch = self._watchdog.watch(conn.info.backend_pid, timeout_s)
+                            stack.callback(self._watchdog.release, watch)
                             text = body.as_bytes(conn)
-                            rows = _copy_rows(stack, conn, prelude, text, columns, limit, timeout_s)
+                            rows = copy_rows(stack, conn, prelude, text, columns, limit, timeout_s)
                             copied = QueryResult(columns, rows, copied=True)
                         elif uploads:
                             opening = []
@@ -233,9 +218,9 @@ class QueryRunner:
                     ) from exc
                 except psycopg.OperationalError as exc:
                     if attempt == 2 or not conn.broken or loading:
-                        raise ServiceUnavailable(_message(exc)) from exc
+                        raise ServiceUnavailable(message_of(exc)) from exc
                 except psycopg.Error as exc:
-                    raise QueryError(_message(exc)) from exc
+                    raise QueryError(message_of(exc)) from exc
                 else:
                     if copied is not None:
                         yield copied
@@ -252,14 +237,18 @@ class QueryRunner:
             # connection as it leaves the pool would cost a round trip on every query.)
             self.pool.check()
 
-    def _describe(self, conn: psycopg.Connection, body: sql.Composable) -> list[ResultColumn]:
+    def _describe(
+        self, conn: psycopg.Connection, body: sql.Composable, timeout_s: float
+    ) -> tuple[ResultColumn, ...]:
         key = body.as_bytes(conn)
         with self._described_lock:
             found = self._described.get(key)
             if found is not None:
                 self._described.move_to_end(key)
                 return found
-        found = _begin_and_describe(conn, [], body)
+        # In a transaction of its own, with the query's time limit: parsing runs the input
+        # functions of the query's literals (a polygon of a million vertices...).
+        found = begin_and_describe(conn, _bounded(timeout_s), body, [sql.SQL("ROLLBACK")])
         with self._described_lock:
             self._described[key] = found
             while len(self._described) > _DESCRIBED:
@@ -301,7 +290,7 @@ class QueryRunner:
         except psycopg.Error as exc:
             if isinstance(exc, psycopg.OperationalError):
                 raise
-            raise QueryError(f"upload {table.label or table.name}: {_message(exc)}") from exc
+            raise QueryError(f"upload {table.label or table.name}: {message_of(exc)}") from exc
 
     @staticmethod
     def _rows(
@@ -327,9 +316,9 @@ class QueryRunner:
                     f"the query ran longer than the limit of {timeout_s:g} s"
                 ) from exc
             except psycopg.OperationalError as exc:
-                raise ServiceUnavailable(_message(exc)) from exc
+                raise ServiceUnavailable(message_of(exc)) from exc
             except psycopg.Error as exc:
-                raise QueryError(_message(exc)) from exc
+                raise QueryError(message_of(exc)) from exc
 
 
 _Statement = sql.SQL | sql.Composed | tuple[sql.SQL | sql.Composed, Sequence[Any] | None]
@@ -354,9 +343,19 @@ def _opening(
         # Each statement (each FETCH of a batch) within the limit...
         sql.SQL("SET LOCAL statement_timeout = {}").format(millis),
         # ... and a reader that stalls that long between batches loses its session: a stuck
-        # client cannot keep a transaction (and a snapshot) open for ever.
+        # client cannot keep a transaction (and a snapshot) open for ever. (A COPY is never
+        # idle: for it, the runner's watchdog does this.)
         sql.SQL("SET LOCAL idle_in_transaction_session_timeout = {}").format(millis),
         sql.SQL("SET LOCAL vo_node.caller = {}").format(sql.Literal(identity or "")),
+    ]
+
+
+def _bounded(timeout_s: float) -> list[sql.SQL | sql.Composed]:
+    """A read-only transaction with the query's time limit (for the describe)."""
+    millis = sql.Literal(max(1, int(timeout_s * 1000)))
+    return [
+        sql.SQL("BEGIN TRANSACTION READ ONLY"),
+        sql.SQL("SET LOCAL statement_timeout = {}").format(millis),
     ]
 
 
@@ -374,154 +373,3 @@ def _pipelined(
             conn.execute(query, params)
         if cursor is not None and last is not None:
             cursor.execute(last)
-
-
-def _begin_and_describe(
-    conn: psycopg.Connection, statements: Sequence[sql.SQL | sql.Composed], body: sql.Composable
-) -> list[ResultColumn]:
-    """Run ``statements`` and learn the result columns of ``body`` from the server's parse of
-    it (into the unnamed prepared statement: no planning, no execution), in one round trip.
-
-    psycopg's pipeline cannot send a bare Parse and Describe, so this drives libpq's
-    pipeline mode itself: one result set per command, then the sync's."""
-    pgconn = conn.pgconn
-    sends: deque[Callable[[], None]] = deque(
-        partial(pgconn.send_query_params, statement.as_bytes(conn), None)
-        for statement in statements
-    )
-    sends.append(partial(pgconn.send_prepare, b"", body.as_bytes(conn)))
-    sends.append(partial(pgconn.send_describe_prepared, b""))
-    sends.append(pgconn.pipeline_sync)
-    expected = len(sends)
-    pgconn.enter_pipeline_mode()
-    try:
-        fetched = conn.wait(generators.pipeline_communicate(pgconn, sends))
-        while len(fetched) < expected and (more := conn.wait(generators.fetch_many(pgconn))):
-            fetched.append(more)
-    except BaseException:
-        with suppress(psycopg.Error):
-            pgconn.exit_pipeline_mode()
-        raise
-    pgconn.exit_pipeline_mode()
-    for results in fetched:
-        for result in results:
-            if result.status == ExecStatus.FATAL_ERROR:  # the first: the others were skipped
-                raise error_from_result(result, encoding=conn.info.encoding)
-    if len(fetched) != expected:
-        raise psycopg.OperationalError("the server did not answer every command")
-    description = fetched[-2][0]
-    return [
-        ResultColumn(description.fname(i).decode(conn.info.encoding), description.ftype(i))
-        for i in range(description.nfields)
-    ]
-
-
-def _copy_rows(
-    stack: ExitStack,
-    conn: psycopg.Connection,
-    prelude: Sequence[sql.SQL | sql.Composed],
-    body: bytes,
-    columns: Sequence[ResultColumn],
-    limit: int | None,
-    timeout_s: float,
-) -> Iterator[bytes | memoryview]:
-    """Send ``prelude`` and ``COPY (body) TO STDOUT`` in binary as one simple-protocol
-    message and return the rows; the first is read now, so that an error before it (the
-    settings, planning, a timeout) raises here. A COPY not read to its end is cancelled
-    when ``stack`` ends.
-
-    psycopg's Copy takes no other statement in its message, and spends a wait (a generator
-    and a poll) on every row; rows already received are read here in a plain loop."""
-    # Plain text around the query: names c0, c1... and type names from COPY_CASTS are all
-    # it adds (composing it with psycopg.sql costs more than a small query). The simple
-    # protocol runs every statement of a message, so what goes inside must be one query:
-    # ``body`` was parsed alone, as one statement, by the describe (extended protocol, which
-    # refuses more), and it stands on lines of its own, so that a trailing comment in it
-    # cannot swallow the text after it.
-    names = ", ".join(f"c{i}" for i in range(len(columns)))
-    casts = ", ".join(f"c{i}::{COPY_CASTS[c.type_oid]}" for i, c in enumerate(columns))
-    tail = f"\n) AS q ({names}){'' if limit is None else f' LIMIT {int(limit)}'}"
-    copy = b"".join(
-        [
-            f"COPY (SELECT {casts} FROM (\n".encode(),
-            body,
-            f"{tail}) TO STDOUT (FORMAT binary)".encode(),
-        ]
-    )
-    pgconn = conn.pgconn
-    # Rolled back in the same message when the COPY succeeds (an error skips the rest of
-    # the message, and the ROLLBACK comes from the runner's exit): nothing a query does
-    # outlives it, not even a function that writes despite READ ONLY.
-    pgconn.send_query(b"; ".join([*(s.as_bytes(conn) for s in prelude), copy, b"ROLLBACK"]))
-    stack.callback(_end_copy, conn)
-    results = conn.wait(generators.execute(pgconn))
-    for result in results:  # the settings' results, then the COPY's start (or the error)
-        if result.status == ExecStatus.FATAL_ERROR:
-            if pgconn.status == ConnStatus.BAD:  # the server went away: retried, or a 503
-                message = result.error_message.decode(conn.info.encoding, "replace")
-                raise psycopg.OperationalError(message.strip() or "the connection was lost")
-            raise error_from_result(result, encoding=conn.info.encoding)
-    if not results or results[-1].status != ExecStatus.COPY_OUT:
-        raise psycopg.OperationalError("the COPY did not start")
-    rows = _copy_data(conn)
-    first = bytes(next(rows, b""))
-    # No flags and no header extension: PostgreSQL 15 writes none, and a later one that did
-    # would be refused here rather than misread.
-    if not first.startswith(COPY_HEADER):
-        raise psycopg.DataError("a binary COPY stream without the expected header")
-    return _copied(first[len(COPY_HEADER) :], rows, timeout_s)
-
-
-def _copy_data(conn: psycopg.Connection) -> Iterator[memoryview]:
-    """The data messages of a COPY TO until its end (the trailer included); raises the
-    server's error if it ends with one."""
-    pgconn = conn.pgconn
-    receive = pgconn.get_copy_data
-    while True:
-        size, data = receive(1)  # without waiting: a message already received, or none
-        if size > 0:
-            yield data
-        elif size == 0:  # none yet: wait for more (or for the end)
-            conn.wait(_received(pgconn))
-        else:  # the end: the COPY's result, then those of the statements after it
-            for result in conn.wait(generators.fetch_many(pgconn)):
-                if result.status != ExecStatus.COMMAND_OK:
-                    raise error_from_result(result, encoding=conn.info.encoding)
-            return
-
-
-def _received(pgconn: PGconn) -> PQGen[None]:
-    """Wait until the server has sent something, and take it in (psycopg's wait protocol)."""
-    while not (yield Wait.R):
-        continue
-    pgconn.consume_input()
-
-
-def _end_copy(conn: psycopg.Connection) -> None:
-    """Cancel a COPY whose reader stopped before its end (a client went away, MAXREC, an
-    error) and drain what the server already sent, so the connection is usable again."""
-    if conn.broken or conn.pgconn.transaction_status != TransactionStatus.ACTIVE:
-        return
-    # If the cancel fails, the drain ends with the COPY anyway, or the pool drops the
-    # connection.
-    with suppress(psycopg.Error):
-        conn.cancel_safe(timeout=5.0)
-    with suppress(psycopg.Error):
-        for _ in _copy_data(conn):
-            pass
-
-
-def _copied(first: bytes, chunks: Iterator[Any], timeout_s: float) -> Iterator[bytes | memoryview]:
-    try:
-        if first and first != _COPY_TRAILER:
-            yield first
-        for chunk in chunks:
-            # psycopg's memoryviews own their buffers: kept without a copy.
-            if chunk != _COPY_TRAILER:
-                yield chunk
-    except psycopg.errors.QueryCanceled as exc:
-        raise QueryTimeout(f"the query ran longer than the limit of {timeout_s:g} s") from exc
-    except psycopg.OperationalError as exc:
-        raise ServiceUnavailable(_message(exc)) from exc
-    except psycopg.Error as exc:
-        raise QueryError(_message(exc)) from exc

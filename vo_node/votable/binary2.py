@@ -60,20 +60,20 @@ Column = Sequence[object]
 
 
 @lru_cache(maxsize=128)
-def _packer(code: str, count: int) -> Struct:
+def packer(code: str, count: int) -> Struct:
     """Packs ``count`` big-endian values of struct ``code`` (one per row of a batch)."""
     return Struct(f">{count}{code}")
 
 
 @dataclass
-class _Fixed:
+class Fixed:
     """The same number of bytes for every row: shape (rows, width)."""
 
     data: np.ndarray
 
 
 @dataclass
-class _Padded:
+class Padded:
     """Per-row runs of ``lengths[i]`` bytes at the start of each row of ``data`` (rows,
     longest run); ``uniform`` when every run fills its row, so there is no padding."""
 
@@ -91,13 +91,13 @@ class _Variable:
     lengths: np.ndarray
 
 
-_Piece = _Fixed | _Padded | _Variable
-_Encoded = tuple[list[_Piece], np.ndarray | None]
+Piece = Fixed | Padded | _Variable
+_Encoded = tuple[list[Piece], np.ndarray | None]
 
 # Padding is worth it while a padded block is at most this many times its bytes (plus a
 # little): beyond that, one long value among short ones would multiply a batch's memory.
-_PAD_FACTOR = 4
-_PAD_SLACK = 64 * 1024
+PAD_FACTOR = 4
+PAD_SLACK = 64 * 1024
 _PACK_ELEMENTS = 64 * 1024  # array elements of a batch packed with struct, at most
 
 
@@ -105,7 +105,7 @@ def _pack(code: str, values: Sequence[object]) -> bytes | None:
     """``values`` as big-endian numbers in one C call (struct converts as float() and
     index() do), or None if one of them is refused."""
     try:
-        return _packer(code, len(values)).pack(*values)
+        return packer(code, len(values)).pack(*values)
     except _REFUSED:
         return None
 
@@ -118,33 +118,33 @@ def _lengths(items: Sequence[Sized]) -> np.ndarray:
     """The length of each item, as BINARY2 element counts (big-endian int32) packed in one
     C call."""
     try:
-        return np.frombuffer(_packer("i", len(items)).pack(*map(len, items)), dtype=_COUNT)
+        return np.frombuffer(packer("i", len(items)).pack(*map(len, items)), dtype=_COUNT)
     except StructError:  # 2**31 elements or more (never from PostgreSQL): as numpy has it
         return np.fromiter(map(len, items), dtype=np.int64, count=len(items))
 
 
-def _counts(counts: np.ndarray) -> _Fixed:
-    return _Fixed(counts.astype(_COUNT, copy=False).view(_U1).reshape(len(counts), 4))
+def counts_piece(counts: np.ndarray) -> Fixed:
+    return Fixed(counts.astype(_COUNT, copy=False).view(_U1).reshape(len(counts), 4))
 
 
-def _fixed_block(array: np.ndarray, rows: int) -> _Fixed:
-    return _Fixed(np.ascontiguousarray(array).view(_U1).reshape(rows, -1))
+def _fixed_block(array: np.ndarray, rows: int) -> Fixed:
+    return Fixed(np.ascontiguousarray(array).view(_U1).reshape(rows, -1))
 
 
-def _runs(data: np.ndarray, lengths: np.ndarray) -> _Padded | _Variable:
+def runs_piece(data: np.ndarray, lengths: np.ndarray) -> Padded | _Variable:
     """Per-row runs (``data`` holds them end to end) as a padded block when that is cheap."""
     rows = len(lengths)
     widest = int(lengths.max()) if rows else 0
     if widest * rows == data.size:  # every run is the longest: no padding at all
-        return _Padded(data.reshape(rows, widest), lengths, True)
-    if widest * rows > _PAD_FACTOR * data.size + _PAD_SLACK:
+        return Padded(data.reshape(rows, widest), lengths, True)
+    if widest * rows > PAD_FACTOR * data.size + PAD_SLACK:
         return _Variable(data, lengths)
     block = np.zeros((rows, widest), dtype=_U1)
     block[np.arange(widest) < lengths[:, None]] = data  # row-major: the runs in order
-    return _Padded(block, lengths, False)
+    return Padded(block, lengths, False)
 
 
-class _ColumnEncoders:
+class ColumnEncoders:
     """Builds the encoder of one column from its FieldSpec."""
 
     def __init__(self, notes: TextNotes) -> None:
@@ -177,7 +177,7 @@ class _ColumnEncoders:
             convert = as_float if floating else as_int
             block = np.fromiter(map(convert, values), dtype=_NUMBERS[datatype], count=rows)
             return [_fixed_block(block, rows)], nulls
-        return [_Fixed(np.frombuffer(packed, dtype=_U1).reshape(rows, -1))], nulls
+        return [Fixed(np.frombuffer(packed, dtype=_U1).reshape(rows, -1))], nulls
 
     @staticmethod
     def _boolean(spec: FieldSpec, values: Column) -> _Encoded:
@@ -185,7 +185,7 @@ class _ColumnEncoders:
         nulls = _nulls(values) if any(map(_is_none, values)) else None
         if not spec.is_array:
             codes = bytes(_UNKNOWN if v is None else _T if v else _F for v in values)
-            return [_Fixed(np.frombuffer(codes, dtype=_U1).reshape(rows, 1))], nulls
+            return [Fixed(np.frombuffer(codes, dtype=_U1).reshape(rows, 1))], nulls
         fill = () if spec.variable else [None] * (spec.length or 0)  # a null array: all '?'
         arrays = cast(list[Sequence[object]], [fill if v is None else v for v in values])
         counts = _lengths(arrays)
@@ -194,8 +194,8 @@ class _ColumnEncoders:
         codes = bytes(_UNKNOWN if v is None else _T if v else _F for v in flat)
         data = np.frombuffer(codes, dtype=_U1)
         if spec.variable:
-            return [_counts(counts), _runs(data, counts)], nulls
-        return [_Fixed(data.reshape(rows, -1))], nulls
+            return [counts_piece(counts), runs_piece(data, counts)], nulls
+        return [Fixed(data.reshape(rows, -1))], nulls
 
     @staticmethod
     def _numeric_array(spec: FieldSpec, values: Column) -> _Encoded:
@@ -235,8 +235,8 @@ class _ColumnEncoders:
                     f"field {spec.name}: an integer array holds a non-integer"
                 ) from None
         if spec.variable:
-            return [_counts(counts), _runs(data, counts * dtype.itemsize)], nulls
-        return [_Fixed(data.reshape(rows, -1))], nulls
+            return [counts_piece(counts), runs_piece(data, counts * dtype.itemsize)], nulls
+        return [Fixed(data.reshape(rows, -1))], nulls
 
     def _text(self, spec: FieldSpec, values: Column) -> _Encoded:
         rows = len(values)
@@ -252,7 +252,7 @@ class _ColumnEncoders:
                 stamps = timestamp_block(values)  # a column of dates or times, formatted at once
                 if stamps is not None:
                     block, lengths = stamps
-                    return [_counts(lengths), _runs_of_block(block, lengths)], nulls
+                    return [counts_piece(lengths), _runs_of_block(block, lengths)], nulls
             values = ["" if v is None else text_of(v) for v in values]
             joined = "".join(values)  # type: ignore[arg-type]
         texts = cast(Sequence[str], values)
@@ -285,7 +285,7 @@ class _ColumnEncoders:
             and len(payload) == rows * limit * unit
             and int(counts.min()) == limit
         ):  # every value fills the fixed arraysize: the payload is the block already
-            return [_Fixed(np.frombuffer(payload, dtype=_U1).reshape(rows, -1))], nulls
+            return [Fixed(np.frombuffer(payload, dtype=_U1).reshape(rows, -1))], nulls
         if limit is not None and (not spec.variable or (rows and int(counts.max()) > limit)):
             if encoded is None:
                 encoded = [t.encode("utf_16_be" if wide else "ascii") for t in texts]
@@ -299,12 +299,12 @@ class _ColumnEncoders:
             payload = b"".join(encoded)
             counts = _lengths(encoded) // unit
         data = np.frombuffer(payload, dtype=_U1)
-        return [_counts(counts), _runs(data, counts * unit if wide else counts)], nulls
+        return [counts_piece(counts), runs_piece(data, counts * unit if wide else counts)], nulls
 
 
-def _runs_of_block(block: np.ndarray, lengths: np.ndarray) -> _Padded:
+def _runs_of_block(block: np.ndarray, lengths: np.ndarray) -> Padded:
     """Runs that are already padded: uniform when every length is the block's width."""
-    return _Padded(block, lengths, bool(len(lengths)) and int(lengths.min()) == block.shape[1])
+    return Padded(block, lengths, bool(len(lengths)) and int(lengths.min()) == block.shape[1])
 
 
 def _fit_utf16(encoded: bytes, limit: int) -> bytes:
@@ -338,13 +338,13 @@ class _Scratch:
 _SCRATCH_LIMIT = 16 * 1024 * 1024
 
 
-class _Assembler:
+class Assembler:
     """Interleaves column blocks into rows: row i is piece 0's bytes for i, then piece 1's..."""
 
     def __init__(self) -> None:
         self._table, self._keep = _Scratch(), _Scratch()
 
-    def assemble(self, pieces: list[_Piece], rows: int) -> bytes:
+    def assemble(self, pieces: list[Piece], rows: int) -> bytes:
         if any(isinstance(piece, _Variable) for piece in pieces):
             return _join_rows(pieces, rows)
         # The rows as a structured array, one field per piece: a piece is then copied one
@@ -361,7 +361,7 @@ class _Assembler:
             if not size:
                 continue
             table[f"f{index}"] = np.ascontiguousarray(piece.data).view(fmt)[:, 0]
-            if isinstance(piece, _Padded) and not piece.uniform:
+            if isinstance(piece, Padded) and not piece.uniform:
                 if keep is None:
                     keep = self._keep.take(rows * width).view(bool).reshape(rows, width)
                     keep.fill(True)
@@ -395,17 +395,17 @@ def _layout(formats: tuple[str, ...]) -> np.dtype[Any]:
     return np.dtype({"names": names, "formats": kept, "offsets": offsets, "itemsize": offset})
 
 
-def _join_rows(pieces: list[_Piece], rows: int) -> bytes:
-    """:meth:`_Assembler.assemble` for uneven rows: slice each piece per row, join the slices."""
+def _join_rows(pieces: list[Piece], rows: int) -> bytes:
+    """:meth:`Assembler.assemble` for uneven rows: slice each piece per row, join the slices."""
     columns: list[list[memoryview]] = []
     for piece in pieces:
         if not isinstance(piece, _Variable) and not piece.data.shape[1]:
             continue  # no bytes in any row (a column of empty strings)
         view = piece.data.reshape(-1).data  # a memoryview: slicing it copies nothing
-        if isinstance(piece, _Fixed):
+        if isinstance(piece, Fixed):
             width = piece.data.shape[1]
             columns.append([view[i : i + width] for i in range(0, width * rows, width)])
-        elif isinstance(piece, _Padded):
+        elif isinstance(piece, Padded):
             width = piece.data.shape[1]
             starts = range(0, width * rows, width)
             ends = map(int.__add__, starts, piece.lengths.tolist())
@@ -423,10 +423,10 @@ class Binary2Encoder:
         self.fields = tuple(fields)
         self.notes = TextNotes()
         # Changes are counted per batch and added to ``notes`` only when the batch is written.
-        self._builder = _ColumnEncoders(TextNotes())
+        self._builder = ColumnEncoders(TextNotes())
         self._encoders = [self._builder.build(f) for f in self.fields]
         self._mask_bytes = (len(self.fields) + 7) // 8
-        self._assembler = _Assembler()
+        self._assembler = Assembler()
 
     def encode(self, rows: Sequence[Row]) -> bytes:
         """The BINARY2 bytes of ``rows`` (each a sequence with one value per field)."""
@@ -441,7 +441,7 @@ class Binary2Encoder:
         if len(columns) != width:
             raise ValueError(f"a row does not have {width} values")
         self._builder.notes = batch_notes = TextNotes()
-        pieces: list[_Piece] = []
+        pieces: list[Piece] = []
         flags: list[tuple[int, np.ndarray]] = []
         for index, (encode, values) in enumerate(zip(self._encoders, columns, strict=True)):
             column_pieces, nulls = encode(values)
@@ -455,6 +455,6 @@ class Binary2Encoder:
             mask = np.packbits(bits, axis=1)  # big bit order: field 0 is the top bit
         else:
             mask = np.zeros((count, self._mask_bytes), dtype=_U1)
-        data = self._assembler.assemble([_Fixed(mask), *pieces], count)
+        data = self._assembler.assemble([Fixed(mask), *pieces], count)
         self.notes.add(batch_notes)
         return data

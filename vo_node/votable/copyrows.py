@@ -8,7 +8,7 @@ already a BINARY2 ``char`` count and characters when the text is ASCII; dates an
 as days or microseconds since 2000-01-01; arrays as a header, then per element a length and
 the value. A batch is joined into one buffer and each field is read for all rows at once:
 numpy gathers one index per row (or per array element) from overlapping strided views of the
-buffer, never one per byte, and the BINARY2 ``_Assembler`` interleaves the column blocks.
+buffer, never one per byte, and the BINARY2 ``Assembler`` interleaves the column blocks.
 Two shortcuts do most rows: consecutive fields whose values have one layout (numbers,
 fixed-size arrays and text) are read together while a batch has no nulls in them, one gather
 per row and one comparison of their length words with what they must be; consecutive
@@ -29,22 +29,22 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from functools import cache, lru_cache, partial
+from functools import lru_cache, partial
 from itertools import groupby
 
 import numpy as np
 
 from vo_node.votable.binary2 import (
-    _PAD_FACTOR,
-    _PAD_SLACK,
-    _Assembler,
-    _ColumnEncoders,
-    _counts,
-    _Fixed,
-    _packer,
-    _Padded,
-    _Piece,
-    _runs,
+    PAD_FACTOR,
+    PAD_SLACK,
+    Assembler,
+    ColumnEncoders,
+    Fixed,
+    Padded,
+    Piece,
+    counts_piece,
+    packer,
+    runs_piece,
 )
 from vo_node.votable.copyvalues import (
     ARRAYS,
@@ -57,16 +57,7 @@ from vo_node.votable.copyvalues import (
     decoder,
 )
 from vo_node.votable.fields import FieldSpec
-from vo_node.votable.timestamps import (
-    _PAIRS,
-    _QUADS,
-    _SECONDS_WIDTH,
-    DATE_WIDTH,
-    DATETIME_WIDTH,
-    _blank,
-    _put,
-    _write_date,
-)
+from vo_node.votable.timestamps import epoch_texts
 from vo_node.votable.values import TextNotes
 
 _U1 = np.dtype(np.uint8)
@@ -79,33 +70,8 @@ _ARRAY_HEAD = 20  # ndim, has-nulls flag, element OID, then one dimension's leng
 _UNIX_DAY = date(1970, 1, 1).toordinal()
 _PG_EPOCH_DAYS = date(2000, 1, 1).toordinal() - _UNIX_DAY  # PostgreSQL's epoch
 _DAY_US = 86_400_000_000
-_FIRST_DAY = date(1, 1, 1).toordinal() - _UNIX_DAY  # Python's (and DALI's) calendar
-_LAST_DAY = date(9999, 12, 31).toordinal() - _UNIX_DAY
-# Days whose 'YYYY-MM-DD' is looked up rather than computed: where nearly all dates are.
-_TABLE_FIRST = date(1900, 1, 1).toordinal() - _UNIX_DAY
-_TABLE_LAST = date(2099, 12, 31).toordinal() - _UNIX_DAY
 _OFFSETS = np.arange(4096)
 _PAD = 64  # bytes after the joined rows beyond the longest row: no gather runs off the end
-
-
-@cache
-def _day_texts() -> np.ndarray:
-    """'YYYY-MM-DD' of every day from _TABLE_FIRST, items of 10 bytes (700 kB, made once)."""
-    days = np.arange(_TABLE_FIRST, _TABLE_LAST + 1)
-    matrix = _blank(len(days), DATE_WIDTH)
-    _write_date(matrix, days)
-    return matrix.view(f"V{DATE_WIDTH}")[:, 0].copy()
-
-
-@cache
-def _clock_texts() -> np.ndarray:
-    """'hh:mm:ss' of every second of a day, items of 8 bytes (700 kB, made once)."""
-    seconds = np.arange(86_400)
-    matrix = np.frombuffer(b"00:00:00" * len(seconds), dtype=_U1).reshape(-1, 8).copy()
-    _put(matrix, 0, _PAIRS, seconds // 3600)
-    _put(matrix, 3, _PAIRS, seconds // 60 % 60)
-    _put(matrix, 6, _PAIRS, seconds % 60)
-    return matrix.view("V8")[:, 0].copy()
 
 
 class CopyRowError(ValueError):
@@ -117,7 +83,7 @@ class _Batch:
 
     def __init__(self, rows: Sequence[bytes | memoryview], reach: int) -> None:
         count = len(rows)
-        packed = _packer("q", count).pack(*map(len, rows))  # faster than np.fromiter
+        packed = packer("q", count).pack(*map(len, rows))  # faster than np.fromiter
         sizes = np.frombuffer(packed, dtype=">i8").astype(np.int64)
         self.ends = np.cumsum(sizes)
         self.starts = self.ends - sizes
@@ -173,7 +139,7 @@ class _Column:
         return bool(((self.lengths == size) | self.nulls).all())
 
 
-_Writer = Callable[[_Batch, _Column, TextNotes], "list[_Piece] | None"]
+_Writer = Callable[[_Batch, _Column, TextNotes], "list[Piece] | None"]
 
 
 @dataclass(frozen=True)
@@ -227,7 +193,7 @@ class _Run:
         self._floats4 = [(a, b) for a, b, kind in spans if kind == "float4"]
         self._texts = [(a, b) for a, b, kind in spans if kind == "text"]
 
-    def read(self, batch: _Batch, position: np.ndarray) -> list[_Piece] | None:
+    def read(self, batch: _Batch, position: np.ndarray) -> list[Piece] | None:
         """The run's output bytes, or None if a value in the batch is null or does not have
         its layout (then the fields are read one by one)."""
         rows = batch.count
@@ -243,7 +209,7 @@ class _Run:
                 return None  # non-ASCII, for the field's own writer
         for start, end in self._floats4:
             _quieten(values[:, start:end])
-        return [_Fixed(values)]
+        return [Fixed(values)]
 
     def _tiled(self, rows: int) -> tuple[np.ndarray, np.ndarray]:
         # The mask and expected words repeated for every row: numpy broadcasting over rows
@@ -377,9 +343,9 @@ class CopyRowsEncoder:
         self.notes = TextNotes()
         # The Binary2Encoder's column encoders write the columns decoded value by value;
         # their changes are counted per batch, like everything else here.
-        self._fallback = _ColumnEncoders(TextNotes())
+        self._fallback = ColumnEncoders(TextNotes())
         self._mask_bytes = (len(self.fields) + 7) // 8
-        self._assembler = _Assembler()
+        self._assembler = Assembler()
 
     def encode(self, rows: Sequence[bytes | memoryview]) -> bytes:
         """BINARY2 bytes of a batch. Each item is ONE row of binary COPY data exactly as
@@ -396,7 +362,7 @@ class CopyRowsEncoder:
             raise CopyRowError(f"a COPY row does not have {width} fields")
         notes = self._fallback.notes = TextNotes()
         mask = np.zeros((count, self._mask_bytes), dtype=_U1)
-        pieces: list[_Piece] = []
+        pieces: list[Piece] = []
         position = batch.starts + 2
         try:
             for step in self._steps:
@@ -422,7 +388,7 @@ class CopyRowsEncoder:
             raise CopyRowError("a malformed COPY row") from None
         if not (position == batch.ends).all():
             raise CopyRowError(f"a COPY row is not {width} fields long")
-        data = self._assembler.assemble([_Fixed(mask), *pieces], count)
+        data = self._assembler.assemble([Fixed(mask), *pieces], count)
         self.notes.add(notes)
         return data
 
@@ -441,11 +407,11 @@ class CopyRowsEncoder:
             mask[:, index >> 3] |= nulls.view(_U1) << (7 - (index & 7))
         return _Column(position, lengths, sizes, nulls, shortest, longest, position + sizes + 4)
 
-    def _write(self, index: int, batch: _Batch, column: _Column, notes: TextNotes) -> list[_Piece]:
+    def _write(self, index: int, batch: _Batch, column: _Column, notes: TextNotes) -> list[Piece]:
         found = self._writers[index](batch, column, notes)
         return self._decoded(index, batch, column) if found is None else found
 
-    def _decoded(self, index: int, batch: _Batch, column: _Column) -> list[_Piece]:
+    def _decoded(self, index: int, batch: _Batch, column: _Column) -> list[Piece]:
         """Column ``index`` of the batch decoded to what psycopg returns, then encoded as
         Binary2Encoder encodes it."""
         # Made when first needed: most results never need them, and small ones would pay.
@@ -465,7 +431,7 @@ class CopyRowsEncoder:
 
 def _number(
     size: int, floating: bool, batch: _Batch, column: _Column, notes: TextNotes
-) -> list[_Piece] | None:
+) -> list[Piece] | None:
     nulls = column.nulls
     if not column.all_of(size):
         raise CopyRowError(f"a {size}-byte number of another length in a COPY row")
@@ -474,7 +440,7 @@ def _number(
         _quieten(block)
     if nulls is not None:
         block[nulls] = _NAN[size] if floating else 0
-    return [_Fixed(block)]
+    return [Fixed(block)]
 
 
 def _quieten(block: np.ndarray) -> None:
@@ -486,16 +452,16 @@ def _quieten(block: np.ndarray) -> None:
         words[signalling] |= 0x00400000
 
 
-def _boolean(batch: _Batch, column: _Column, notes: TextNotes) -> list[_Piece] | None:
+def _boolean(batch: _Batch, column: _Column, notes: TextNotes) -> list[Piece] | None:
     if not column.all_of(1):
         raise CopyRowError("a boolean of another length than 1 in a COPY row")
     codes = np.where(batch.view("u1")[column.position + 4] != 0, _T, _F).astype(_U1)
     if column.nulls is not None:
         codes[column.nulls] = _UNKNOWN
-    return [_Fixed(codes.reshape(-1, 1))]
+    return [Fixed(codes.reshape(-1, 1))]
 
 
-def _joined_texts(batch: _Batch, columns: Sequence[_Column]) -> list[_Piece] | None:
+def _joined_texts(batch: _Batch, columns: Sequence[_Column]) -> list[Piece] | None:
     """Consecutive unbounded char columns as one padded piece, or None if a value is not
     ASCII, a length could be mistaken for a character, or padding would cost too much."""
     first = columns[0].position
@@ -503,7 +469,7 @@ def _joined_texts(batch: _Batch, columns: Sequence[_Column]) -> list[_Piece] | N
     rows, width = batch.count, int(lengths.max())
     if max(c.longest for c in columns) > 0x7F:
         return None  # a byte of a length word above 0x7F: the ASCII test would refuse it
-    if width * rows > _PAD_FACTOR * int(lengths.sum()) + _PAD_SLACK:
+    if width * rows > PAD_FACTOR * int(lengths.sum()) + PAD_SLACK:
         return None  # a long value among short ones: padding would multiply the memory
     block = batch.gather(first[:, None], width)
     for column in columns:
@@ -513,14 +479,14 @@ def _joined_texts(batch: _Batch, columns: Sequence[_Column]) -> list[_Piece] | N
             block[null[:, None], at[:, None] + _offsets(4)] = 0  # BINARY2 count 0
     if block.max() > 0x7F and not _ascii(block, lengths):
         return None
-    return [_Padded(block, lengths, int(lengths.min()) == width)]
+    return [Padded(block, lengths, int(lengths.min()) == width)]
 
 
-def _text(spec: FieldSpec, batch: _Batch, column: _Column, notes: TextNotes) -> list[_Piece] | None:
+def _text(spec: FieldSpec, batch: _Batch, column: _Column, notes: TextNotes) -> list[Piece] | None:
     rows = batch.count
     sizes, longest = column.sizes, column.longest
     width = 4 + max(longest, 0)  # the count and the characters
-    if width * rows > _PAD_FACTOR * (int(sizes.sum()) + 4 * rows) + _PAD_SLACK:
+    if width * rows > PAD_FACTOR * (int(sizes.sum()) + 4 * rows) + PAD_SLACK:
         return None  # a long value among short ones: padding would multiply the memory
     block = batch.gather(column.position[:, None], width)
     if longest > 0 and block[:, 4:].max() > 0x7F and not _ascii(block[:, 4:], sizes):
@@ -530,7 +496,7 @@ def _text(spec: FieldSpec, batch: _Batch, column: _Column, notes: TextNotes) -> 
         # The COPY length is the BINARY2 count, but -1 for a null where BINARY2 has 0.
         if column.nulls is not None:
             block[column.nulls, :4] = 0
-        return [_Padded(block, sizes + 4, column.shortest == longest)]
+        return [Padded(block, sizes + 4, column.shortest == longest)]
     return _sized(spec, block[:, 4:], sizes, notes)
 
 
@@ -540,25 +506,25 @@ def _ascii(text: np.ndarray, sizes: np.ndarray) -> bool:
     return not ((text > 0x7F) & (_offsets(text.shape[1]) < sizes[:, None])).any()
 
 
-def _sized(spec: FieldSpec, text: np.ndarray, chars: np.ndarray, notes: TextNotes) -> list[_Piece]:
+def _sized(spec: FieldSpec, text: np.ndarray, chars: np.ndarray, notes: TextNotes) -> list[Piece]:
     """Padded ASCII ``text`` of ``chars`` characters each (0 for null) at a char field's
     arraysize: cut to a bound or a fixed length (counted as truncated), and a fixed length
     padded with NULs, as Binary2Encoder does."""
     rows = len(chars)
     limit = spec.length
     if limit is None:
-        return [_counts(chars), _Padded(text, chars, int(chars.min()) == text.shape[1])]
+        return [counts_piece(chars), Padded(text, chars, int(chars.min()) == text.shape[1])]
     notes.truncated += int((chars > limit).sum())
     if spec.variable:
         chars = np.minimum(chars, limit)
         text = text[:, :limit]
-        return [_counts(chars), _Padded(text, chars, int(chars.min()) == text.shape[1])]
+        return [counts_piece(chars), Padded(text, chars, int(chars.min()) == text.shape[1])]
     if text.shape[1] >= limit and (chars == limit).all():
-        return [_Fixed(np.ascontiguousarray(text[:, :limit]))]
+        return [Fixed(np.ascontiguousarray(text[:, :limit]))]
     fixed = np.zeros((rows, limit), dtype=_U1)
     kept = min(limit, text.shape[1])
     np.copyto(fixed[:, :kept], text[:, :kept], where=_offsets(kept) < chars[:, None])
-    return [_Fixed(fixed)]
+    return [Fixed(fixed)]
 
 
 def _offsets(size: int) -> np.ndarray:
@@ -567,10 +533,9 @@ def _offsets(size: int) -> np.ndarray:
 
 def _timestamps(
     spec: FieldSpec, dates: bool, batch: _Batch, column: _Column, notes: TextNotes
-) -> list[_Piece] | None:
+) -> list[Piece] | None:
     """DALI timestamps (values.timestamp_text): 'YYYY-MM-DD' for a date, else
     'YYYY-MM-DDThh:mm:ss' and '.ffffff' when the microseconds are not 0."""
-    rows = batch.count
     size = 4 if dates else 8
     nulls = column.nulls
     if not column.all_of(size):
@@ -579,27 +544,13 @@ def _timestamps(
     if nulls is not None:
         stamps[nulls] = 0
     if dates:
-        days = stamps + _PG_EPOCH_DAYS
+        found = epoch_texts(stamps + _PG_EPOCH_DAYS, None)
     else:
         days, in_day = np.divmod(stamps, _DAY_US)  # floored: before 2000 too
-        days += _PG_EPOCH_DAYS
-    first, last = int(days.min()), int(days.max())
-    if first < _FIRST_DAY or last > _LAST_DAY:
+        found = epoch_texts(days + _PG_EPOCH_DAYS, in_day)
+    if found is None:
         return None  # infinite or outside 1..9999: decoded, which raises as psycopg would
-    matrix = _blank(rows, DATE_WIDTH if dates else DATETIME_WIDTH)
-    if first >= _TABLE_FIRST and last <= _TABLE_LAST:
-        matrix[:, :DATE_WIDTH].view(f"V{DATE_WIDTH}")[:, 0] = _day_texts()[days - _TABLE_FIRST]
-    else:
-        _write_date(matrix, days)
-    if dates:
-        chars = np.full(rows, DATE_WIDTH, dtype=np.int64)
-    else:
-        seconds, micros = np.divmod(in_day, 1_000_000)
-        matrix[:, 11:19].view("V8")[:, 0] = _clock_texts()[seconds]
-        hundreds, units = np.divmod(micros, 100)
-        _put(matrix, 20, _QUADS, hundreds)
-        _put(matrix, 24, _PAIRS, units)
-        chars = np.where(micros != 0, DATETIME_WIDTH, _SECONDS_WIDTH)
+    matrix, chars = found
     if nulls is not None:
         chars[nulls] = 0
     return _sized(spec, matrix, chars, notes)
@@ -607,7 +558,7 @@ def _timestamps(
 
 def _array(
     spec: FieldSpec, element: int, batch: _Batch, column: _Column, notes: TextNotes
-) -> list[_Piece] | None:
+) -> list[Piece] | None:
     """A numeric array (PostgreSQL's array_send: ndim, has-nulls flag, element OID, per
     dimension its length and lower bound, per element a length and the value) as its
     elements, one dimension and no null elements only."""
@@ -636,7 +587,7 @@ def _array(
             _quieten(block)
         if nulls is not None:
             block.reshape(rows, limit, size)[nulls] = _NAN[size] if floating else 0
-        return [_Fixed(block)]
+        return [Fixed(block)]
     if limit is not None and int(count.max()) > limit:
         return None  # decoded, then refused by Binary2Encoder as before
     total = int(count.sum())
@@ -645,4 +596,4 @@ def _array(
     data = batch.gather(spots[:, None], size).reshape(total * size)
     if element == _FLOAT4:
         _quieten(data)
-    return [_counts(count), _runs(data, count * size)]
+    return [counts_piece(count), runs_piece(data, count * size)]
