@@ -274,8 +274,7 @@ def test_a_stalled_copy_reader_loses_its_backend(node: Node) -> None:
 
     def backend_after_stall(grace: float) -> tuple[bool, Exception | None]:
         pool = ConnectionPool(node.db.query_conninfo(), min_size=1, max_size=1, open=True)
-        runner = QueryRunner(pool)
-        runner._watchdog.GRACE = grace
+        runner = QueryRunner(pool, copy_grace=grace)
         pids: list[int] = []
         failure: Exception | None = None
         try:

@@ -74,10 +74,9 @@ class Watchdog:
     gains a privilege. One thread per runner watches every COPY's deadline.
     """
 
-    GRACE = 5.0  # beyond the limit statement_timeout enforces whenever it can
-
-    def __init__(self, conninfo: str | Callable[[], str]) -> None:
+    def __init__(self, conninfo: str | Callable[[], str], grace: float) -> None:
         self._conninfo = conninfo
+        self._grace = grace  # beyond the limit statement_timeout enforces whenever it can
         self._due: list[tuple[float, int, int]] = []  # (deadline, watch, backend pid)
         self._live: set[int] = set()
         self._cond = threading.Condition()
@@ -85,7 +84,7 @@ class Watchdog:
         self._thread: threading.Thread | None = None
 
     def watch(self, pid: int, timeout_s: float) -> int:
-        deadline = time.monotonic() + timeout_s + self.GRACE
+        deadline = time.monotonic() + timeout_s + self._grace
         with self._cond:
             watch = next(self._ids)
             heapq.heappush(self._due, (deadline, watch, pid))
@@ -132,7 +131,7 @@ class Watchdog:
 def begin_and_describe(
     conn: psycopg.Connection,
     before: Sequence[sql.SQL | sql.Composed],
-    body: sql.Composable,
+    body: bytes,
     after: Sequence[sql.SQL] = (),
 ) -> tuple[ResultColumn, ...]:
     """Run ``before``, learn the result columns of ``body`` from the server's parse of it
@@ -147,7 +146,7 @@ def begin_and_describe(
     sends: deque[Callable[[], None]] = deque(
         partial(pgconn.send_query_params, statement, None) for statement in statements
     )
-    sends.append(partial(pgconn.send_prepare, b"", body.as_bytes(conn)))
+    sends.append(partial(pgconn.send_prepare, b"", body))
     sends.append(partial(pgconn.send_describe_prepared, b""))
     sends.extend(partial(pgconn.send_query_params, s.as_bytes(conn), None) for s in after)
     sends.append(pgconn.pipeline_sync)

@@ -103,7 +103,9 @@ def _rollback(conn: psycopg.Connection) -> None:
 class QueryRunner:
     """Runs user SQL on a pool of ``vo_query`` connections."""
 
-    def __init__(self, pool: ConnectionPool, connect_timeout: float = 5.0) -> None:
+    def __init__(
+        self, pool: ConnectionPool, connect_timeout: float = 5.0, copy_grace: float = 5.0
+    ) -> None:
         self.pool = pool
         self.connect_timeout = connect_timeout
         # The result columns of queries on the archive's tables, by SQL text: clients repeat
@@ -113,7 +115,8 @@ class QueryRunner:
         # text reads different tables.)
         self._described: OrderedDict[bytes, tuple[ResultColumn, ...]] = OrderedDict()
         self._described_lock = threading.Lock()
-        self._watchdog = Watchdog(pool.conninfo)
+        # A COPY still running copy_grace seconds past its limit is ended (copyout.Watchdog).
+        self._watchdog = Watchdog(pool.conninfo, copy_grace)
 
     @contextmanager
     def run(
@@ -186,10 +189,11 @@ class QueryRunner:
                         # COPY and is rolled back in one simple-protocol message (no round
                         # trip of its own for BEGIN or ROLLBACK).
                         prelude = [] if uploads else opening
+                        text = body.as_bytes(conn)
                         if uploads:
-                            columns = list(begin_and_describe(conn, opening, body))
+                            columns = list(begin_and_describe(conn, opening, text))
                         else:
-                            columns = list(self._describe(conn, body, timeout_s))
+                            columns = list(self._describe(conn, text, timeout_s))
                         if (
                             columns
                             and all(c.type_oid in COPY_CASTS for c in columns)
@@ -198,7 +202,6 @@ class QueryRunner:
                         ):
                             watch = self._watchdog.watch(conn.info.backend_pid, timeout_s)
                             stack.callback(self._watchdog.release, watch)
-                            text = body.as_bytes(conn)
                             rows = copy_rows(stack, conn, prelude, text, columns, limit, timeout_s)
                             copied = QueryResult(columns, rows, copied=True)
                         elif uploads:
@@ -238,19 +241,19 @@ class QueryRunner:
             self.pool.check()
 
     def _describe(
-        self, conn: psycopg.Connection, body: sql.Composable, timeout_s: float
+        self, conn: psycopg.Connection, body: bytes, timeout_s: float
     ) -> tuple[ResultColumn, ...]:
-        key = body.as_bytes(conn)
         with self._described_lock:
-            found = self._described.get(key)
+            found = self._described.get(body)
             if found is not None:
-                self._described.move_to_end(key)
+                self._described.move_to_end(body)
                 return found
-        # In a transaction of its own, with the query's time limit: parsing runs the input
-        # functions of the query's literals (a polygon of a million vertices...).
-        found = begin_and_describe(conn, _bounded(timeout_s), body, [sql.SQL("ROLLBACK")])
+        # In a read-only transaction of its own, with the query's time limit: parsing runs
+        # the input functions of the query's literals (a polygon of a million vertices...).
+        opening = _opening(timeout_s, None, writable=False)
+        found = begin_and_describe(conn, opening, body, [sql.SQL("ROLLBACK")])
         with self._described_lock:
-            self._described[key] = found
+            self._described[body] = found
             while len(self._described) > _DESCRIBED:
                 self._described.popitem(last=False)
         return found
@@ -347,15 +350,6 @@ def _opening(
         # idle: for it, the runner's watchdog does this.)
         sql.SQL("SET LOCAL idle_in_transaction_session_timeout = {}").format(millis),
         sql.SQL("SET LOCAL vo_node.caller = {}").format(sql.Literal(identity or "")),
-    ]
-
-
-def _bounded(timeout_s: float) -> list[sql.SQL | sql.Composed]:
-    """A read-only transaction with the query's time limit (for the describe)."""
-    millis = sql.Literal(max(1, int(timeout_s * 1000)))
-    return [
-        sql.SQL("BEGIN TRANSACTION READ ONLY"),
-        sql.SQL("SET LOCAL statement_timeout = {}").format(millis),
     ]
 
 
