@@ -23,6 +23,7 @@ test: system venv
 bench: system venv
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/tap.py
+	$(BIN)/python benchmarks/policy.py
 
 lint: venv
 	$(BIN)/ruff check .

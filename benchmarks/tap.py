@@ -37,7 +37,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +64,24 @@ _FAST = (
     "wal_level = minimal\nmax_wal_senders = 0"
 )
 RUNS = ("LRa01", "LRc01", "SRa01", "LRa02")  # products per star: one N2 light curve per run
+# The runs' release date. Since migration 0006 row-level security shows the anonymous caller
+# (every query here) only the N2/N3 products that are released: their own release_date, else
+# their run's (the synthetic products have none). A date in the past, with level N2 and access
+# group 'coi', keeps every row visible to it: the benchmark returns all its rows, as before.
+RELEASED = "2010-01-01"
+
+
+@dataclass(frozen=True)
+class Series:
+    """One synthetic product per star: its run (created with ``release_date``; ``None``: not
+    released) and its level, which decides its access group (N1: 'n1-community', else 'coi')."""
+
+    run: str
+    level: str = "N2"
+    release_date: str | None = RELEASED
+
+
+SERIES = tuple(Series(code) for code in RUNS)  # what this benchmark serves: all public
 CENTRE = (102.5, -0.5)  # the cone's centre (ICRS degrees): in CoRoT's anticentre eye
 # The tail of a BINARY2 document carries a second QUERY_STATUS only when the query did not
 # end OK (vo_node/votable/document.py).
@@ -86,8 +104,9 @@ def _ms(seconds: float) -> str:
 # -- the data ---------------------------------------------------------------------------------
 
 
-def _load(db: NodeDatabase, rows: int) -> None:
-    """``rows`` products over ``ceil(rows / len(RUNS))`` stars, uniform on the sphere.
+def _load(db: NodeDatabase, rows: int, series: Sequence[Series] = SERIES) -> None:
+    """``rows`` products over ``ceil(rows / len(series))`` stars, uniform on the sphere: one
+    product of each of ``series`` per star.
 
     Written as the cluster's superuser with ``session_replication_role = replica``, which
     skips the foreign-key checks and the per-row trigger that maintains ``latest``, into
@@ -97,7 +116,8 @@ def _load(db: NodeDatabase, rows: int) -> None:
     is the only version of its series, so ``latest`` keeps its default (true), and every
     reference holds by construction.
     """
-    stars = math.ceil(rows / len(RUNS))
+    stars = math.ceil(rows / len(series))
+    runs = {s.run: s.release_date for s in series}  # a run's date is the same in each series
     with db.cluster.connect(SUPERUSER, db.dbname, autocommit=True) as conn:
         conn.execute("SET session_replication_role = replica")
         conn.execute("SET maintenance_work_mem = '256MB'")
@@ -105,13 +125,13 @@ def _load(db: NodeDatabase, rows: int) -> None:
             "INSERT INTO archive.collections (collection_id, mission, title)"
             " VALUES ('corot-exo', 'CoRoT', 'CoRoT exoplanet channel (synthetic)')"
         )
-        for i, code in enumerate(RUNS):
+        for i, (code, release_date) in enumerate(runs.items()):
             conn.execute(
                 "INSERT INTO archive.runs (mission, code, eye, kind, start_time, end_time,"
                 " pointing, release_date) VALUES ('CoRoT', %s, 'anticenter', 'long',"
                 " %s::timestamptz, %s::timestamptz + interval '150 days',"
-                " spoint(radians(102.5), radians(-0.5)), '2010-01-01')",
-                (code, f"{2007 + i}-10-15", f"{2007 + i}-10-15"),
+                " spoint(radians(102.5), radians(-0.5)), %s)",
+                (code, f"{2007 + i}-10-15", f"{2007 + i}-10-15", release_date),
             )
         # Every index but the primary keys, as DDL to drop it and to build it again.
         indexes = conn.execute(
@@ -151,18 +171,23 @@ def _load(db: NodeDatabase, rows: int) -> None:
                 " product_type, series, version, version_rank, layout, file_name, archive_path,"
                 " t_min, t_max, time_scale, time_refpos, n_points, n_good, sampling, bands, ccd,"
                 " window_id, file_size, sha256, access_group)"
-                " SELECT 'corot-exo', r.run_id, s.star_id, 'N2', 'EN2_STAR_CHR', 'EN2_STAR_CHR',"
-                "        'N2-4.4', '{4,4}', 'v4-exo', f.name, r.dir || f.name, r.t0, r.t0 + 150,"
-                "        'TT', 'BARYCENTER', 25000, 24300, '{32,512}', '{red,green,blue}', 'E1', 1,"
-                "        1209600, repeat(md5(f.name), 2), 'corot-n2'"
+                " SELECT 'corot-exo', r.run_id, s.star_id, r.level, r.type, r.type,"
+                "        r.level || '-4.4', '{4,4}', 'v4-exo', f.name, r.dir || f.name, r.t0,"
+                "        r.t0 + 150, 'TT', 'BARYCENTER', 25000, 24300, '{32,512}',"
+                "        '{red,green,blue}', 'E1', 1, 1209600, repeat(md5(f.name), 2),"
+                "        CASE r.level WHEN 'N1' THEN 'n1-community' ELSE 'coi' END"
                 "   FROM archive.stars s"
-                "  CROSS JOIN (SELECT run_id, code, 'corot/N2-4.4/' || code || '/' AS dir,"
+                "  CROSS JOIN (SELECT run_id, code, v.level, 'E' || v.level || '_STAR_CHR' AS type,"
+                "                     'corot/' || v.level || '-4.4/' || code || '/' AS dir,"
                 "                     (extract(epoch FROM start_time) / 86400 + 40587)::float8"
-                "                     AS t0 FROM archive.runs) r,"
-                "        LATERAL (SELECT 'EN2_STAR_CHR_' || lpad(s.source_id::text, 10, '0')"
+                "                     AS t0"
+                "                FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY"
+                "                     v(code, level, n)"
+                "                JOIN archive.runs USING (code) ORDER BY v.n) r,"
+                "        LATERAL (SELECT r.type || '_' || lpad(s.source_id::text, 10, '0')"
                 "                        || '_' || r.code || '.fits' AS name) f"
                 "  LIMIT %s",
-                (rows,),
+                ([s.run for s in series], [s.level for s in series], rows),
             )
             for _, create in indexes:
                 conn.execute(create)
@@ -202,6 +227,38 @@ def _cone_radius(db: NodeDatabase, wanted: int, rows: int) -> tuple[float, int]:
 
 
 # -- the server -------------------------------------------------------------------------------
+
+
+@contextmanager
+def _node(prefix: str, workers: int, threads: int) -> Iterator[tuple[Settings, NodeDatabase, Path]]:
+    """A migrated throwaway cluster in a new directory, and the settings to serve it with
+    (free ports); yields them and the directory, then stops the cluster and removes it all."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    work.chmod(0o755)  # the cluster's account must reach its data directory (when root)
+    db = None
+    try:
+        var = work / "var"
+        settings = Settings(
+            var_dir=var,
+            pg_data=var / "pg" / "data",
+            pg_socket_dir=var / "pg" / "run",
+            pg_port=_free_port(),
+            database="vo_node_bench",
+            storage_roots=(work / "storage" / "a", work / "storage" / "b"),
+            port=_free_port(),
+            workers=workers,
+            threads=threads,
+            fsync=False,
+        )
+        for root in settings.roots:
+            root.mkdir(parents=True)
+        db = NodeDatabase.from_settings(settings, extra_conf=_FAST)
+        _timed("cluster created", lambda: db.ensure(settings.published_config()))
+        yield settings, db, work
+    finally:
+        if db is not None:
+            db.cluster.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 @contextmanager
@@ -414,27 +471,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _interrupt)
 
     began = time.perf_counter()
-    work = Path(tempfile.mkdtemp(prefix="vo-node-bench-tap-"))
-    work.chmod(0o755)  # the cluster's account must reach its data directory (when root)
-    db = None
-    try:
-        var = work / "var"
-        settings = Settings(
-            var_dir=var,
-            pg_data=var / "pg" / "data",
-            pg_socket_dir=var / "pg" / "run",
-            pg_port=_free_port(),
-            database="vo_node_bench",
-            storage_roots=(work / "storage" / "a", work / "storage" / "b"),
-            port=_free_port(),
-            workers=args.workers,
-            threads=args.threads,
-            fsync=False,
-        )
-        for root in settings.roots:
-            root.mkdir(parents=True)
-        db = NodeDatabase.from_settings(settings, extra_conf=_FAST)
-        _timed("cluster created", lambda: db.ensure(settings.published_config()))
+    with _node("vo-node-bench-tap-", args.workers, args.threads) as (settings, db, work):
         _timed(f"{args.rows:,} products written", lambda: _load(db, args.rows))
         radius, cone_rows = _cone_radius(db, args.cone_rows, args.rows)
 
@@ -476,6 +513,16 @@ def main() -> None:
             floor = statistics.median(
                 _timed_get(session, base + "/tap/capabilities") for _ in range(args.repeat)
             )
+
+            # The anonymous caller sees the whole table (RELEASED), through either path.
+            counted = conn.execute(f"SELECT count(*) FROM ({all_sql}) q").fetchone()
+            count_body = _get(session, url, _params("SELECT COUNT(*) FROM corot.products"))
+            served_count = int(parse_single_table(io.BytesIO(count_body)).array[0][0])
+            if counted is None or counted[0] != args.rows or served_count != args.rows:
+                sys.exit(
+                    f"the table shows {served_count} rows (service), "
+                    f"{counted[0] if counted else None} (psycopg), not {args.rows:,}"
+                )
 
             # (b) interleaved, the order alternating: neither side always gets the warm turn.
             stream_runs: list[float] = []
@@ -530,10 +577,6 @@ def main() -> None:
         for error in sorted(set(load.errors))[:5]:
             print(f"    error: {error}")
         print(f"total run time {time.perf_counter() - began:.0f} s")
-    finally:
-        if db is not None:
-            db.cluster.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

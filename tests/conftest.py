@@ -106,6 +106,16 @@ class Node:
         with self.db.admin() as conn:
             return conn.execute(query, params).fetchall()  # type: ignore[call-overload]
 
+    def public_rows(self, query: str, *params: object) -> list[tuple[object, ...]]:
+        """``query`` as the anonymous caller sees it: the service role, under the policy,
+        without a caller ticket (the administrator's :meth:`rows` see every product)."""
+        with self.db.service() as conn:
+            return conn.execute(query, params).fetchall()  # type: ignore[call-overload]
+
+    def public_scalar(self, query: str, *params: object) -> object:
+        found = self.public_rows(query, *params)
+        return found[0][0] if found else None
+
 
 @pytest.fixture
 def node(template_db: NodeDatabase, cluster_settings: Settings, tmp_path: Path) -> Iterator[Node]:

@@ -28,8 +28,17 @@ def test_query_role_is_read_only_and_cannot_change_identity(node: Node) -> None:
             conn.execute("SELECT set_config('vo_node.user', 'admin', false)")
     with psycopg.connect(conninfo) as conn, pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
         conn.execute("CREATE TEMP TABLE t (x int)")
-    with psycopg.connect(conninfo) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
-        conn.execute("SELECT count(*) FROM archive.products")  # published views only (issue 3)
+    # The security-invoker views need the columns they read, and only those (issue 4): not
+    # where files are stored, not the accounts, not the ingest's bookkeeping.
+    for query in (
+        "SELECT archive_path FROM archive.products",
+        "SELECT * FROM archive.products",
+        "SELECT count(*) FROM archive.ingest_runs",
+        "SELECT * FROM accounts.users",
+        "SELECT key FROM accounts.caller_key",
+    ):
+        with psycopg.connect(conninfo) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(query)
     row = node.scalar("SELECT rolinherit FROM pg_roles WHERE rolname = %s", QUERY_ROLE)
     assert row is False
 

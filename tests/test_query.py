@@ -11,6 +11,8 @@ import pytest
 from conftest import Node
 from psycopg_pool import ConnectionPool
 
+from vo_node.auth import store
+from vo_node.auth.tickets import Tickets
 from vo_node.db.cluster import SUPERUSER
 from vo_node.query import (
     QueryError,
@@ -26,7 +28,9 @@ from vo_node.query import (
 @pytest.fixture
 def runner(node: Node) -> Iterator[QueryRunner]:
     pool = ConnectionPool(node.db.query_conninfo(), min_size=1, max_size=2, open=True)
-    yield QueryRunner(pool)
+    with node.db.service() as conn:
+        tickets = Tickets(store.caller_key(conn))
+    yield QueryRunner(pool, tickets=tickets)
     pool.close()
 
 
@@ -204,12 +208,20 @@ def _always(columns: list[ResultColumn]) -> bool:
 def test_copy_path_runs_as_the_caller_read_only_with_the_limits(runner: QueryRunner) -> None:
     query = (
         "SELECT current_setting('vo_node.caller'), current_setting('transaction_read_only'),"
-        " current_setting('TimeZone'), current_setting('statement_timeout')"
+        " current_setting('TimeZone'), current_setting('statement_timeout'),"
+        " pg_backend_pid()::text"
     )
     with runner.run(query, maxrec=5, timeout_s=7, identity="alice", copy_if=_always) as result:
-        assert [c.type_oid for c in result.columns] == [25, 25, 25, 25]
+        assert [c.type_oid for c in result.columns] == [25, 25, 25, 25, 25]
         rows = _copied(result)
-    assert [_fields(row) for row in rows] == [[b"alice", b"on", b"UTC", b"7s"]]
+    assert len(rows) == 1
+    ticket, read_only, zone, timeout, pid = (f.decode() for f in _fields(rows[0]))  # type: ignore[union-attr]
+    assert (read_only, zone, timeout) == ("on", "UTC", "7s")
+    # The caller is named by a ticket the runner signed, for this backend only.
+    assert runner.tickets is not None and runner.tickets.valid(ticket) == "alice"
+    assert ticket.split(":")[2] == pid
+    with runner.run(query, maxrec=5, timeout_s=7, copy_if=_always) as result:
+        assert _fields(_copied(result)[0])[0] == b""  # anonymous
 
 
 def test_copy_path_fetches_maxrec_plus_one_and_reports_errors(runner: QueryRunner) -> None:

@@ -12,8 +12,10 @@ def test_landing_page_says_what_the_node_holds(served: tuple[Node, str]) -> None
     node, base = served
     page = requests.get(base + "/", timeout=10)
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
-    products = node.scalar("SELECT count(*) FROM archive.products")
-    stars = node.scalar("SELECT count(*) FROM archive.stars")
+    # What the anonymous caller may see (the policy): the public products and their stars.
+    products = node.public_scalar("SELECT count(*) FROM archive.products")
+    stars = node.public_scalar("SELECT count(DISTINCT star_id) FROM archive.products")
+    assert products < node.scalar("SELECT count(*) FROM archive.products")  # N1 is not shown
     assert f"<strong>{products}</strong> light-curve products" in page.text
     assert f"<strong>{stars}</strong> stars" in page.text
     for (code,) in node.rows("SELECT code FROM archive.runs"):

@@ -22,7 +22,7 @@ def test_pyvo_async_job_runs_and_is_deleted(served: tuple[Node, str]) -> None:
     job.wait(timeout=60)
     assert job.phase == "COMPLETED"
     table = job.fetch_result().to_table()
-    assert len(table) == node.scalar("SELECT count(*) FROM archive.products WHERE latest")
+    assert len(table) == node.public_scalar("SELECT count(*) FROM archive.products WHERE latest")
     url = job.url
     job.delete()
     assert requests.get(url, timeout=10).status_code == 404

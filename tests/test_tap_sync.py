@@ -45,7 +45,7 @@ def test_cone_search_equals_brute_force(served: tuple[Node, str]) -> None:
 def test_maxrec_overflow_and_metadata_only(served: tuple[Node, str]) -> None:
     node, base = served
     service = pyvo.dal.TAPService(base + "/tap")
-    total = int(node.scalar("SELECT count(*) FROM archive.products"))  # type: ignore[call-overload]
+    total = int(node.public_scalar("SELECT count(*) FROM archive.products"))  # type: ignore[call-overload]
     limited = service.run_sync("SELECT product_id FROM corot.products", maxrec=5)
     assert len(limited) == 5 and limited.query_status == "OVERFLOW"
     exact = service.run_sync("SELECT product_id FROM corot.products", maxrec=total)

@@ -80,7 +80,7 @@ def _votable(table: Table) -> bytes:
 
 
 def _products(node: Node) -> list[tuple[int, int, float, float]]:
-    rows = node.rows(
+    rows = node.public_rows(  # what an anonymous query may match
         "SELECT corotid, product_id, ra, dec FROM corot.products WHERE pos IS NOT NULL"
     )
     return [(int(a), int(b), float(c), float(d)) for a, b, c, d in rows]  # type: ignore[arg-type]

@@ -11,8 +11,14 @@ from flask import Flask, jsonify, request
 from psycopg_pool import ConnectionPool
 from werkzeug.exceptions import HTTPException
 
+from vo_node.auth import store
+from vo_node.auth.credentials import Authenticator
+from vo_node.auth.tickets import Tickets
+from vo_node.auth.views import caller
+from vo_node.auth.views import install as install_auth
 from vo_node.db.node import NodeDatabase
-from vo_node.http.errors import dali_error
+from vo_node.http.errors import VOTABLE_MIME, dali_error
+from vo_node.products import views as product_views
 from vo_node.query import QueryRunner
 from vo_node.settings import Settings
 from vo_node.storage import MirroredStore
@@ -52,16 +58,28 @@ def create_app(settings: Settings | None = None) -> Flask:
         # No check on the way out of the pool (a round trip per query): QueryRunner retries
         # once on a connection that a database restart left dead.
     )
-    app.extensions["vo_node.query_runner"] = QueryRunner(query_pool)
+    with pool.connection() as conn:
+        key = store.caller_key(conn)
+    tickets = Tickets(key)
+    install_auth(
+        app,
+        Authenticator(pool),
+        tickets,
+        key,
+        error_forms=[("/tap", lambda m: (error_document(m, None), VOTABLE_MIME))],
+    )
+    app.extensions["vo_node.query_runner"] = QueryRunner(query_pool, tickets=tickets)
     app.extensions["vo_node.store"] = MirroredStore.from_roots(settings.roots)
     app.register_blueprint(landing.bp)
     app.register_blueprint(tap_views.bp)
+    app.register_blueprint(product_views.bp)
     app.register_blueprint(
         uws_blueprint(
             "tap",
             "/tap/async",
             error_document=lambda m: (error_document(m, None), "application/x-votable+xml"),
             wait_cap=30.0,
+            identity=lambda: caller() or "",
         )
     )
 

@@ -2,9 +2,9 @@
 
 Every user query (translated ADQL, SSA's parameterised SQL) goes through :class:`QueryRunner`:
 a connection of the read-only ``vo_query`` role, a read-only transaction, a statement timeout
-set with ``SET LOCAL``, the caller's identity for row-level security (issue 4), and a
-server-side binary cursor whose rows are streamed in batches: memory does not grow with the
-result. At most ``maxrec + 1`` rows are fetched, so the caller can tell an overflow from a
+set with ``SET LOCAL``, the caller's signed ticket for row-level security (vo_node.auth.tickets),
+and a server-side binary cursor whose rows are streamed in batches: memory does not grow with
+the result. At most ``maxrec + 1`` rows are fetched, so the caller can tell an overflow from a
 result that is exactly ``maxrec`` rows long.
 
 Uploaded tables (TAP UPLOAD) are loaded first, into temporary tables that the transaction
@@ -35,6 +35,7 @@ from psycopg.abc import Query
 from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from vo_node.auth.tickets import ANONYMOUS, Tickets
 from vo_node.copyout import (
     COPY_CASTS,
     Watchdog,
@@ -104,9 +105,15 @@ class QueryRunner:
     """Runs user SQL on a pool of ``vo_query`` connections."""
 
     def __init__(
-        self, pool: ConnectionPool, connect_timeout: float = 5.0, copy_grace: float = 5.0
+        self,
+        pool: ConnectionPool,
+        connect_timeout: float = 5.0,
+        copy_grace: float = 5.0,
+        tickets: Tickets | None = None,
     ) -> None:
         self.pool = pool
+        # Names callers to the database's policy; without it every query is anonymous.
+        self.tickets = tickets
         self.connect_timeout = connect_timeout
         # The result columns of queries on the archive's tables, by SQL text: clients repeat
         # their queries, and a description costs a round trip and a parse. A COPY casts
@@ -117,6 +124,14 @@ class QueryRunner:
         self._described_lock = threading.Lock()
         # A COPY still running copy_grace seconds past its limit is ended (copyout.Watchdog).
         self._watchdog = Watchdog(pool.conninfo, copy_grace)
+
+    def _ticket(self, identity: str | None, conn: psycopg.Connection) -> str:
+        if not identity:
+            return ANONYMOUS
+        if self.tickets is None:
+            # Never run a named caller's query as anonymous by mistake.
+            raise RuntimeError("a QueryRunner without tickets cannot name a caller")
+        return self.tickets.issue(identity, conn.info.backend_pid)
 
     @contextmanager
     def run(
@@ -156,9 +171,6 @@ class QueryRunner:
         body = sql.SQL(query) if isinstance(query, str) else query
         declare = sql.SQL("DECLARE {} NO SCROLL CURSOR FOR ").format(name) + body
         for attempt in (1, 2):
-            opening: list[sql.SQL | sql.Composed] = _opening(
-                timeout_s, identity, writable=bool(uploads)
-            )
             with ExitStack() as stack:
                 try:
                     conn = stack.enter_context(self.pool.connection(timeout=self.connect_timeout))
@@ -166,6 +178,9 @@ class QueryRunner:
                     raise ServiceUnavailable(
                         "the database is not reachable at the moment", hint="try again shortly"
                     ) from exc
+                opening: list[sql.SQL | sql.Composed] = _opening(
+                    timeout_s, self._ticket(identity, conn), writable=bool(uploads)
+                )
                 # The transaction is begun and ended by hand (psycopg would spend a round
                 # trip on its own BEGIN) and always rolled back: nothing a query does
                 # outlives it, not even a function that writes despite READ ONLY.
@@ -250,7 +265,7 @@ class QueryRunner:
                 return found
         # In a read-only transaction of its own, with the query's time limit: parsing runs
         # the input functions of the query's literals (a polygon of a million vertices...).
-        opening = _opening(timeout_s, None, writable=False)
+        opening = _opening(timeout_s, ANONYMOUS, writable=False)
         found = begin_and_describe(conn, opening, body, [sql.SQL("ROLLBACK")])
         with self._described_lock:
             self._described[body] = found
@@ -331,9 +346,7 @@ def _fetch(name: sql.Identifier, size: int) -> sql.Composed:
     return sql.SQL("FETCH FORWARD {} FROM {}").format(sql.Literal(size), name)
 
 
-def _opening(
-    timeout_s: float, identity: str | None, writable: bool
-) -> list[sql.SQL | sql.Composed]:
+def _opening(timeout_s: float, ticket: str, writable: bool) -> list[sql.SQL | sql.Composed]:
     """The statements that begin a user query's transaction. Translated string literals
     assume standard strings (backslash is literal)."""
     millis = sql.Literal(max(1, int(timeout_s * 1000)))
@@ -349,7 +362,8 @@ def _opening(
         # client cannot keep a transaction (and a snapshot) open for ever. (A COPY is never
         # idle: for it, the runner's watchdog does this.)
         sql.SQL("SET LOCAL idle_in_transaction_session_timeout = {}").format(millis),
-        sql.SQL("SET LOCAL vo_node.caller = {}").format(sql.Literal(identity or "")),
+        # Who asks, for row-level security: only the service can make a valid ticket.
+        sql.SQL("SET LOCAL vo_node.caller = {}").format(sql.Literal(ticket)),
     ]
 
 

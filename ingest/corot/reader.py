@@ -40,7 +40,8 @@ COLLECTIONS = {
         "channel, 2007-2013, sampled every 32 s.",
     ),
 }
-ACCESS_GROUPS = {"N1": "corot-n1", "N2": "corot-n2"}
+# The policy groups of migration 0006: the N1 community; for N2, the Co-Investigators.
+ACCESS_GROUPS = {"N1": "n1-community", "N2": "coi"}
 # N2 data were proprietary for one year after the end of their run (issue 4 makes this a
 # per-run setting the operators can change).
 PROPRIETARY_PERIOD = timedelta(days=365)

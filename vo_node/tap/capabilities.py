@@ -7,7 +7,7 @@ same builders serve the registry record of the service (issue 6).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from lxml import etree
@@ -55,13 +55,25 @@ def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str
     return el
 
 
-def _interface(parent: etree._Element, url: str, use: str, role: str | None = None) -> None:
+def _interface(
+    parent: etree._Element,
+    url: str,
+    use: str,
+    role: str | None = None,
+    security: Sequence[str] = (),
+) -> None:
     attrs = {_TYPE: "vs:ParamHTTP"}
     if role:
         attrs["role"] = role
         attrs["version"] = "1.1"
     interface = _sub(parent, "interface", **attrs)
     _sub(interface, "accessURL", url, use=use)
+    if security:
+        # VOResource 1.1: a securityMethod without standardID is anonymous access; the others
+        # name the IVOA SSO methods the interface also accepts (pyvo's AuthSession reads them).
+        _sub(interface, "securityMethod")
+        for method in security:
+            _sub(interface, "securityMethod", standardID=method)
 
 
 def _vosi(parent: etree._Element, standard: str, url: str) -> None:
@@ -75,11 +87,13 @@ def tap_capabilities(
     formats: Iterable[OutputFormat],
     limits: TapLimits,
     upload_methods: Iterable[str] = ("inline", "http"),
+    security: Sequence[str] = (),
 ) -> bytes:
-    """The document served at ``{base_url}/capabilities``."""
+    """The document served at ``{base_url}/capabilities``. ``security``: the SSO methods the
+    service accepts besides anonymous access; VOSI resources stay anonymous."""
     root = etree.Element(f"{{{VOSI_CAP}}}capabilities", nsmap=NSMAP)
     tap = _sub(root, "capability", standardID="ivo://ivoa.net/std/TAP", **{_TYPE: "tr:TableAccess"})
-    _interface(tap, base_url, "base", role="std")
+    _interface(tap, base_url, "base", role="std", security=security)
     _sub(tap, "dataModel", "ObsCore-1.1", **{"ivo-id": "ivo://ivoa.net/std/ObsCore#core-1.1"})
     language = _sub(tap, "language")
     _sub(language, "name", "ADQL")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from psycopg_pool import ConnectionPool
 
+from vo_node.auth import store
+from vo_node.auth.tickets import Tickets
 from vo_node.db.node import NodeDatabase
 from vo_node.query import QueryRunner
 from vo_node.settings import Settings
@@ -17,14 +19,18 @@ from vo_node.uws.model import Executor, JobResult, JobRun
 
 def tap_executor(settings: Settings) -> Executor:
     """An executor with its own read-only pool, for the worker process that runs it."""
+    db = NodeDatabase.from_settings(settings)
+    # The job runs as its owner: the worker signs the owner's tickets like the web tier.
+    with db.service() as conn:
+        tickets = Tickets(store.caller_key(conn))
     pool = ConnectionPool(
-        NodeDatabase.from_settings(settings).query_conninfo(),
+        db.query_conninfo(),
         min_size=1,
         max_size=2,
         open=True,
         name="tap-jobs",
     )
-    runner = QueryRunner(pool)
+    runner = QueryRunner(pool, tickets=tickets)
 
     def run(job: JobRun) -> JobResult:
         tap = TapRequest.parse(job.parameters, settings)

@@ -11,6 +11,8 @@ from flask import Blueprint, Response, abort, current_app, request
 
 from tap_schema import METADATA, vosi
 from vo_node.adql import FEATURES
+from vo_node.auth.credentials import SECURITY_METHODS
+from vo_node.auth.views import caller
 from vo_node.formats import FORMATS
 from vo_node.http.errors import dali_error
 from vo_node.http.params import DaliParams
@@ -48,6 +50,7 @@ def sync() -> Response:
             tap,
             current_app.extensions["vo_node.query_runner"],
             settings.sync_timeout,
+            identity=caller(),
             uploads=uploads,
         )
     except Exception as exc:  # rendered in the protocol's own form, at the edge
@@ -74,7 +77,9 @@ def capabilities() -> Response:
     # TAP 1.1 section 3.1: a service with uploads supports http URLs. Which hosts it fetches
     # from is the operator's policy (VO_NODE_UPLOAD_HOSTS); others get a clear refusal.
     methods = ("inline", "http", "https")
-    document = tap_capabilities(f"{settings.public_url}/tap", features, formats, limits, methods)
+    document = tap_capabilities(
+        f"{settings.public_url}/tap", features, formats, limits, methods, SECURITY_METHODS
+    )
     return Response(document, mimetype=XML)
 
 

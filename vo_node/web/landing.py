@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, render_template, request
 from psycopg_pool import ConnectionPool
 
+from vo_node.auth.views import caller_transaction
 from vo_node.db.summary import node_summary
 
 bp = Blueprint("landing", __name__)
@@ -18,7 +19,8 @@ def _pool() -> ConnectionPool:
 
 @bp.get("/")
 def landing() -> Any:
-    with _pool().connection() as conn:
+    # The counts a caller sees are those of the products it may see.
+    with caller_transaction() as conn:
         summary = node_summary(conn)
     settings = current_app.config["VO_NODE_SETTINGS"]
     if request.accept_mimetypes.best == "application/json":
