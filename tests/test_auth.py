@@ -82,7 +82,10 @@ def test_each_kind_of_credentials_sees_more_than_anonymous(
     assert session.get(base + "/whoami").json() == {"user": "ada", "groups": ["coi"]}
     session.post(base + "/logout")
     assert session.get(base + "/whoami").json() == {"user": None, "groups": []}
-    assert _tap_count(base, cookies=session.cookies.get_dict()) == anonymous
+    # A copy of the cookie kept from before the logout is void too (it is signed, not
+    # stored: logging out voids it in the account).
+    assert _tap_count(base, cookies=cookie) == anonymous
+    assert requests.get(base + "/whoami", cookies=cookie).json()["user"] is None
 
 
 def test_bad_credentials_get_401_with_challenges_in_the_protocol_form(
@@ -94,6 +97,9 @@ def test_bad_credentials_get_401_with_challenges_in_the_protocol_form(
         "unknown user": {"auth": ("nobody", PASSWORD)},
         "bad token": {"headers": {"Authorization": "Bearer vont_0000_nope"}},
         "malformed basic": {"headers": {"Authorization": "Basic ###"}},
+        "NUL in basic": {
+            "headers": {"Authorization": "Basic " + base64.b64encode(b"a\0b:x").decode()}
+        },
         "unknown scheme": {"headers": {"Authorization": "Digest username=ada"}},
     }
     for name, kwargs in cases.items():
@@ -165,7 +171,22 @@ def test_login_page(accounts: tuple[Node, str, str]) -> None:
     assert wrong.status_code == 401 and "wrong user name or password" in wrong.text
     assert wrong.headers["Content-Type"].startswith("text/html")
     assert "vo_node_session" not in wrong.cookies
-    for target, expected in (("/tap/tables", "/tap/tables"), ("https://evil.example/", "/")):
+    # A login form posted from another site is refused (login CSRF); a NUL is just wrong.
+    foreign = requests.post(
+        base + "/login",
+        data={"username": "ada", "password": PASSWORD},
+        headers={"Origin": "https://evil.example"},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert foreign.status_code == 403 and "vo_node_session" not in foreign.cookies
+    nul = requests.post(base + "/login", data={"username": "a\0b", "password": "x"}, timeout=30)
+    assert nul.status_code == 401
+    for target, expected in (
+        ("/tap/tables", "/tap/tables"),
+        ("https://evil.example/", "/"),
+        ("//evil.example/", "/"),
+    ):
         resp = requests.post(
             base + "/login",
             data={"username": "ada", "password": PASSWORD, "next": target},
@@ -204,6 +225,20 @@ def test_basic_credentials_are_hashed_once_per_cache_period(
         auth.cache.forget_all()
         assert auth.password("bob", PASSWORD) == "bob"
         assert len(checks) == 5
+        auth.cache.ttl = 0  # entries now expire at once: every call is checked
+        auth.password("bob", PASSWORD)
+        auth.password("bob", PASSWORD)
+        assert len(checks) == 7
+        auth.cache.ttl = 60
+        auth.password("bob", PASSWORD)
+        with node.db.admin() as conn:  # a new password: the old one misses the cache at once
+            store.set_password(conn, "bob", hash_password("another password"))
+        with pytest.raises(BadCredentials):
+            auth.password("bob", PASSWORD)
+        with node.db.admin() as conn:
+            store.set_disabled(conn, "bob", True)
+        with pytest.raises(BadCredentials):
+            auth.password("bob", "another password")
 
 
 def test_authorization_headers_and_tickets() -> None:
@@ -213,7 +248,15 @@ def test_authorization_headers_and_tickets() -> None:
         "p:q",
     )
     assert parse_authorization("bearer abc") == ("bearer", "", "abc")
-    for bad in ("Basic", "Basic !!!", "Basic " + base64.b64encode(b"nocolon").decode(), "X y"):
+    nul = "Basic " + base64.b64encode(b"a\0:b").decode()
+    for bad in (
+        "Basic",
+        "Basic !!!",
+        "Basic " + base64.b64encode(b"nocolon").decode(),
+        "X y",
+        nul,
+        "Bearer vont_\0_x",  # (an HTTP server refuses a NUL in a header before this)
+    ):
         with pytest.raises(BadCredentials):
             parse_authorization(bad)
     tickets = Tickets(b"k" * 32)
@@ -225,3 +268,13 @@ def test_authorization_headers_and_tickets() -> None:
     assert tickets.valid(tickets.issue("ada", 1, now=0)) is None
     with pytest.raises(ValueError):
         tickets.issue("a:b", 1)
+
+
+def test_a_new_password_voids_login_cookies(accounts: tuple[Node, str, str]) -> None:
+    node, base, _ = accounts
+    session = requests.Session()
+    session.post(base + "/login", data={"username": "ada", "password": PASSWORD}, timeout=30)
+    assert session.get(base + "/whoami", timeout=30).json()["user"] == "ada"
+    with node.db.admin() as conn:
+        store.set_password(conn, "ada", hash_password("a new long password"))
+    assert session.get(base + "/whoami", timeout=30).json()["user"] is None

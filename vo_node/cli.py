@@ -392,7 +392,7 @@ def users_list(settings: Settings, as_json: bool) -> None:
 def users_passwd(settings: Settings, name: str, password_stdin: bool) -> None:
     """Set a new password for NAME (asked twice unless given on stdin).
 
-    Servers that checked the old password recently may accept it for up to a minute more.
+    The old password stops working at once, and so do the login cookies made with it.
     """
     from vo_node.auth import store
 

@@ -41,7 +41,7 @@ COLLECTIONS = {
     ),
 }
 # The policy groups of migration 0006: the N1 community; for N2, the Co-Investigators.
-ACCESS_GROUPS = {"N1": "n1-community", "N2": "coi"}
+ACCESS_GROUPS = {"N0": "n1-community", "N1": "n1-community", "N2": "coi", "N3": "coi"}
 # N2 data were proprietary for one year after the end of their run (issue 4 makes this a
 # per-run setting the operators can change).
 PROPRIETARY_PERIOD = timedelta(days=365)

@@ -41,8 +41,10 @@ def parse_authorization(header: str) -> tuple[str, str, str]:
         user, colon, password = decoded.partition(":")
         if not colon or not user:
             raise BadCredentials("malformed Basic credentials: expected user:password")
+        _check_text(user, password)
         return "basic", user, password
     if scheme.lower() == "bearer" and value:
+        _check_text(value)
         return "bearer", "", value
     raise BadCredentials(f"unsupported authorization scheme {scheme!r}", hint="use Basic or Bearer")
 
@@ -56,17 +58,19 @@ class Authenticator:
 
     def password(self, user: str, password: str) -> str:
         """The user, if the password is theirs and the account enabled."""
-        if self.cache.hit(user, password):
-            return user
+        _check_text(user, password)
         with self.pool.connection() as conn:
             stored = store.password_hash(conn, user)
+        if stored is not None and self.cache.hit(user, password, stored):
+            return user
         # Hashed even for an unknown user, so that timing does not tell who exists.
-        if not check_password(stored, password):
+        if not check_password(stored, password) or stored is None:
             raise BadCredentials("wrong user name or password")
-        self.cache.remember(user, password)
+        self.cache.remember(user, password, stored)
         return user
 
     def token(self, token: str) -> str:
+        _check_text(token)
         with self.pool.connection() as conn:
             user = store.token_user(conn, token)
         if user is None:
@@ -80,7 +84,26 @@ class Authenticator:
             return self.password(user, secret)
         return self.token(secret)
 
-    def enabled(self, user: str) -> bool:
-        """Whether a session's user still exists and is enabled."""
+    def session_state(self, user: str) -> str | None:
+        """What a login cookie of ``user`` must carry (None: no such enabled user)."""
+        if not _plain(user):
+            return None
         with self.pool.connection() as conn:
-            return store.user_exists(conn, user)
+            return store.session_state(conn, user)
+
+    def end_sessions(self, user: str) -> None:
+        with self.pool.connection() as conn:
+            store.end_sessions(conn, user)
+
+
+_LONGEST = 4096
+
+
+def _plain(text: str) -> bool:
+    return "\0" not in text and len(text) <= _LONGEST
+
+
+def _check_text(*texts: str) -> None:
+    """PostgreSQL text holds no NUL: such credentials are wrong, not a server error."""
+    if not all(_plain(t) for t in texts):
+        raise BadCredentials("malformed credentials")

@@ -45,7 +45,9 @@ _DUMMY = _HASHER.hash(os.urandom(16).hex())
 
 
 class VerifiedCache:
-    """(user, password) pairs verified in the last ``ttl`` seconds, by keyed digest."""
+    """(user, password, stored hash) triples verified in the last ``ttl`` seconds, by keyed
+    digest. The stored hash is part of the key: the caller reads it for every request (one
+    indexed lookup), so a new password or a disabled account misses the cache at once."""
 
     def __init__(self, ttl: float = CACHE_S, size: int = _CACHE_SIZE) -> None:
         self.ttl = ttl
@@ -54,11 +56,12 @@ class VerifiedCache:
         self._entries: OrderedDict[bytes, float] = OrderedDict()
         self._lock = threading.Lock()
 
-    def _digest(self, user: str, password: str) -> bytes:
-        return hmac.new(self._salt, f"{user}\0{password}".encode(), hashlib.sha256).digest()
+    def _digest(self, user: str, password: str, stored: str) -> bytes:
+        message = f"{user}\0{password}\0{stored}".encode()
+        return hmac.new(self._salt, message, hashlib.sha256).digest()
 
-    def hit(self, user: str, password: str) -> bool:
-        key = self._digest(user, password)
+    def hit(self, user: str, password: str, stored: str) -> bool:
+        key = self._digest(user, password, stored)
         with self._lock:
             expires = self._entries.get(key)
             if expires is None:
@@ -68,8 +71,8 @@ class VerifiedCache:
                 return False
             return True
 
-    def remember(self, user: str, password: str) -> None:
-        key = self._digest(user, password)
+    def remember(self, user: str, password: str, stored: str) -> None:
+        key = self._digest(user, password, stored)
         with self._lock:
             self._entries[key] = time.monotonic() + self.ttl
             self._entries.move_to_end(key)

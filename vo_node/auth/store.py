@@ -271,14 +271,28 @@ def token_user(conn: psycopg.Connection, token: str) -> str | None:
     return str(row[0])
 
 
-def user_exists(conn: psycopg.Connection, user: str) -> bool:
-    """An enabled user of that name (for sessions: a cookie of a deleted or disabled user
-    is no longer anyone)."""
-    return (
-        conn.execute(
-            "SELECT 1 FROM accounts.users WHERE user_name = %s AND disabled_at IS NULL", (user,)
-        ).fetchone()
-        is not None
+def session_state(conn: psycopg.Connection, user: str) -> str | None:
+    """What a login cookie of ``user`` must match to be valid: a digest of the account's
+    creation time, password hash and last logout. A new password, a logout, or a user deleted
+    and made again under the same name changes it; ``None`` for no such enabled user."""
+    row = conn.execute(
+        # As text: '-infinity' (never logged out) has no Python datetime.
+        "SELECT created::text, coalesce(password_hash, ''), sessions_after::text"
+        " FROM accounts.users"
+        " WHERE user_name = %s AND disabled_at IS NULL",
+        (user,),
+    ).fetchone()
+    if row is None:
+        return None
+    state = f"{user}\0{row[0]}\0{row[1]}\0{row[2]}"
+    return hashlib.sha256(state.encode()).hexdigest()
+
+
+def end_sessions(conn: psycopg.Connection, user: str) -> None:
+    """Void every login cookie ``user`` holds (what logging out does)."""
+    conn.execute(
+        "UPDATE accounts.users SET sessions_after = clock_timestamp() WHERE user_name = %s",
+        (user,),
     )
 
 

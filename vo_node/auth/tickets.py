@@ -16,7 +16,7 @@ import hmac
 import time
 
 ANONYMOUS = ""
-LIFETIME_S = 300
+LIFETIME_S = 60  # signed just before its transaction begins: a minute covers clock skew
 
 
 class Tickets:

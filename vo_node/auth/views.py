@@ -114,13 +114,21 @@ def _identify() -> Response | None:
             bearer = header.lstrip().lower().startswith("bearer")
             return unauthorized(str(exc), "invalid_token" if bearer else None)
         return None
-    user = session.get("user")
+    user, state = session.get("user"), session.get("state")
     if isinstance(user, str):
-        if authenticator.enabled(user):
+        if isinstance(state, str) and authenticator.session_state(user) == state:
             g.vo_node_user = user
         else:
-            session.clear()  # a deleted or disabled account's cookie is no one's
+            # Logged out, a new password, or a deleted or disabled account: no one's cookie.
+            session.clear()
     return None
+
+
+def _same_origin() -> bool:
+    """A form posted from another site (login CSRF: logging a victim into the attacker's
+    account, or out of their own) carries a foreign Origin; programs send none."""
+    origin = request.headers.get("Origin")
+    return origin is None or urlparse(origin).netloc == request.host
 
 
 def install(
@@ -166,6 +174,8 @@ def login_form() -> Any:
 
 @bp.post("/login")
 def login() -> Any:
+    if not _same_origin():
+        return forbidden("a login form must be posted from this site")
     user = request.form.get("username", "").strip()
     password = request.form.get("password", "")
     target = _safe_next(request.form.get("next") or request.args.get("next"))
@@ -181,6 +191,7 @@ def login() -> Any:
         return response
     session.clear()
     session["user"] = user
+    session["state"] = authenticator.session_state(user)
     session.permanent = True
     if request.accept_mimetypes.best == "application/json":
         return jsonify({"user": user})
@@ -189,6 +200,14 @@ def login() -> Any:
 
 @bp.post("/logout")
 def logout() -> Any:
+    """End the caller's login sessions, on this browser and every other one: the cookie is
+    signed, not stored, so it is voided in the account rather than forgotten here."""
+    if not _same_origin():
+        return forbidden("a logout form must be posted from this site")
+    user = session.get("user")
+    if isinstance(user, str) and caller() == user:
+        authenticator: Authenticator = current_app.extensions["vo_node.authenticator"]
+        authenticator.end_sessions(user)
     session.clear()
     return redirect("/", code=303)
 

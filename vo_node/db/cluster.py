@@ -276,6 +276,29 @@ class Cluster:
             conn.execute("REVOKE EXECUTE ON FUNCTION set_config(text, text, boolean) FROM PUBLIC")
             # The translator reads pgSphere's output in radians: no session may change it.
             conn.execute("REVOKE EXECUTE ON FUNCTION set_sphere_output(cstring) FROM PUBLIC")
+            # Other sessions' query text carries their caller tickets (and other people's
+            # queries): the query role may not read it, even for sessions of its own role.
+            # The admin and service roles keep what PostgreSQL gives every role.
+            for revoked in (
+                "SELECT ON pg_catalog.pg_stat_activity",
+                "EXECUTE ON FUNCTION pg_catalog.pg_stat_get_activity(integer)",
+                "EXECUTE ON FUNCTION pg_catalog.pg_stat_get_backend_activity(integer)",
+            ):
+                conn.execute(f"REVOKE {revoked} FROM PUBLIC")
+                conn.execute(f"GRANT {revoked} TO {ADMIN_ROLE}, {SERVICE_ROLE}")
+            # What cancelling a job's query needs instead (vo_node/uws/cancel.py): when a
+            # query-role session began, and nothing else about it.
+            conn.execute(
+                "CREATE OR REPLACE FUNCTION public.query_backend_start(wanted integer)"
+                " RETURNS timestamptz LANGUAGE sql STABLE SECURITY DEFINER"
+                " SET search_path = pg_catalog AS $$"
+                " SELECT backend_start FROM pg_stat_activity"
+                f" WHERE pid = wanted AND usename = '{QUERY_ROLE}' $$"
+            )
+            conn.execute("REVOKE ALL ON FUNCTION public.query_backend_start(integer) FROM PUBLIC")
+            conn.execute(
+                f"GRANT EXECUTE ON FUNCTION public.query_backend_start(integer) TO {QUERY_ROLE}"
+            )
             conn.execute(
                 sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(dbname))
             )

@@ -28,8 +28,10 @@ def node_summary(conn: psycopg.Connection) -> dict[str, Any]:
         levels = cur.execute(
             "SELECT level, count(*) AS products FROM archive.products GROUP BY level ORDER BY level"
         ).fetchall()
+        # When, not how many: the ingest's counts include products the caller may not see
+        # (`vo-node` reports them to the operator).
         latest = cur.execute(
-            "SELECT ingest_id, started_at, finished_at, seen, ingested, skipped, rejected"
+            "SELECT ingest_id, started_at, finished_at"
             " FROM archive.ingest_runs WHERE finished_at IS NOT NULL"
             " ORDER BY finished_at DESC LIMIT 1"
         ).fetchone()

@@ -8,8 +8,10 @@ the web tier cancel (or, with pg_terminate_backend, kill) the admin's ingest. So
 sent from a session of ``vo_query`` itself: the role of the query cancels its own kind, and no
 role gains a privilege. The web tier opens such a session for one ABORT; a worker keeps one.
 
-The pid is paired with the session's start time (``pg_stat_activity.backend_start``, which a
-role sees only for its own sessions), so a later session that reuses the pid is never hit.
+The pid is paired with the session's start time (``public.query_backend_start``: the query
+role may not read ``pg_stat_activity``, whose query texts hold other callers' tickets, so the
+superuser gives it this one fact about its own sessions), so a later session that reuses the
+pid is never hit.
 Imports psycopg; must not import Flask.
 """
 
@@ -50,7 +52,7 @@ class BackendCanceller:
         try:
             row = (
                 self._connection()
-                .execute("SELECT backend_start FROM pg_stat_activity WHERE pid = %s", (pid,))
+                .execute("SELECT public.query_backend_start(%s)", (pid,))
                 .fetchone()
             )
         except psycopg.OperationalError:
@@ -64,9 +66,9 @@ class BackendCanceller:
             row = (
                 self._connection()
                 .execute(
-                    "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE pid = %s"
-                    " AND (%s::timestamptz IS NULL OR backend_start = %s)",
-                    (pid, started, started),
+                    "SELECT pg_cancel_backend(%s)"
+                    " WHERE %s::timestamptz IS NULL OR public.query_backend_start(%s) = %s",
+                    (pid, started, pid, started),
                 )
                 .fetchone()
             )

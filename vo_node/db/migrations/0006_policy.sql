@@ -25,7 +25,9 @@ CREATE TABLE accounts.users (
     email          text NOT NULL DEFAULT '',
     password_hash  text,                          -- argon2id; NULL = tokens only
     created        timestamptz NOT NULL DEFAULT now(),
-    disabled_at    timestamptz                    -- a disabled user is anonymous everywhere
+    disabled_at    timestamptz,                   -- a disabled user is anonymous everywhere
+    -- Login cookies issued before this are void (log out; a new password voids them too).
+    sessions_after timestamptz NOT NULL DEFAULT '-infinity'
 );
 
 -- 'admin': sees everything; 'members': sees the products whose access_group it is;
@@ -190,8 +192,9 @@ REVOKE ALL ON FUNCTION archive.caller(), archive.caller_groups(), archive.caller
 GRANT EXECUTE ON FUNCTION archive.caller(), archive.caller_groups(), archive.caller_is_admin(),
     archive.caller_runs(), archive.released_runs() TO vo_query, vo_service;
 
--- The web tier verifies credentials and signs tickets; it never changes accounts (the
--- `vo-node users` command does, as the owner).
+-- The web tier verifies credentials and signs tickets; it changes nothing in the accounts but
+-- the end of a user's login sessions (the `vo-node users` command does the rest, as owner).
 GRANT USAGE ON SCHEMA accounts TO vo_service;
 GRANT SELECT ON accounts.users, accounts.groups, accounts.group_runs, accounts.memberships,
     accounts.tokens, accounts.caller_key TO vo_service;
+GRANT UPDATE (sessions_after) ON accounts.users TO vo_service;  -- /logout
