@@ -221,8 +221,8 @@ PRODUCTS = Table(
         Column(
             "latest",
             "short",
-            "1 for the newest version of the product, else 0 (write latest = 1: ADQL has no "
-            "boolean conditions)",
+            "1 for the newest version of the product you may see, else 0 (write latest = 1: "
+            "ADQL has no boolean conditions)",
             "meta.code",
             nullable=False,
         ),

@@ -354,3 +354,37 @@ def test_async_jobs_belong_to_their_owner(archive: Archive) -> None:
     assert owner.session.get(job + "/phase", timeout=30).text == "PENDING"
     assert job.rsplit("/", 1)[1] in owner.session.get(jobs, timeout=30).text
     assert owner.session.delete(job, allow_redirects=False, timeout=30).status_code == 303
+
+
+def test_latest_is_the_newest_version_the_caller_may_see(archive: Archive) -> None:
+    """A product's own release date holds back the newest version of a series: for those who
+    cannot see it, the version before is the latest (and nothing hints at the newer one)."""
+    node = archive.node
+    series = node.rows(
+        "SELECT array_agg(product_id ORDER BY version_rank, ingested_at, product_id)"
+        " FROM archive.products p JOIN archive.runs r USING (run_id)"
+        " WHERE p.level = 'N2' AND r.code <> ALL(%s)"
+        " GROUP BY star_id, run_id, level, series HAVING count(*) > 1 LIMIT 1",
+        [archive.gi_run, archive.other_run],
+    )
+    assert series, "the sample has series with several versions in the released run"
+    *older, newest = [int(i) for i in series[0][0]]  # type: ignore[union-attr]
+    node.rows(
+        "UPDATE archive.products SET release_date = %s WHERE product_id = %s RETURNING 1",
+        LATER,
+        newest,
+    )
+    query = (
+        "SELECT product_id, latest FROM corot.products WHERE product_id IN "
+        f"({', '.join(str(i) for i in [*older, newest])})"
+    )
+    anonymous = archive.tap(archive.callers["anonymous"], query)
+    assert {int(r["product_id"]): int(r["latest"]) for r in anonymous} == {
+        **dict.fromkeys(older[:-1], 0),
+        older[-1]: 1,
+    }
+    admin = archive.tap(archive.callers["admin"], query)
+    assert {int(r["product_id"]): int(r["latest"]) for r in admin} == {
+        **dict.fromkeys(older, 0),
+        newest: 1,
+    }

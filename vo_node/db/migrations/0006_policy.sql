@@ -173,13 +173,41 @@ CREATE POLICY products_visible ON archive.products FOR SELECT TO vo_query, vo_se
 
 -- The views over products check rights as the reader, not as their owner (PostgreSQL 15), so
 -- the policy applies through them.
-ALTER VIEW corot.products SET (security_invoker = true);
+-- corot.products as in 0004, but for `latest`: the newest version the *reader* may see. The
+-- stored flag marks the newest in the archive; when a product's own release date holds back
+-- the newest version of a series, an older one is the latest for a reader who cannot see it
+-- (and the held-back version must not show through a latest = 0). Only rows whose stored flag
+-- is false (older versions, a minority) look for a newer visible version, with an index probe.
+CREATE OR REPLACE VIEW corot.products WITH (security_invoker = true) AS
+SELECT p.product_id, s.source_id AS corotid, r.code AS run_code,
+       CASE p.collection_id WHEN 'corot-astero' THEN 'astero' ELSE 'exo' END AS channel,
+       p.level AS proc_level, p.product_type, p.version,
+       (CASE WHEN p.latest THEN 1
+             WHEN EXISTS (
+                 SELECT 1 FROM archive.products q
+                  WHERE q.star_id = p.star_id AND q.run_id = p.run_id AND q.level = p.level
+                    AND q.series = p.series
+                    AND (q.version_rank, q.ingested_at, q.product_id)
+                        > (p.version_rank, p.ingested_at, p.product_id)) THEN 0
+             ELSE 1 END)::smallint AS latest,
+       s.ra, s.dec, s.pos, s.mag_v, s.mag_r,
+       p.t_min, p.t_max, p.time_scale, p.time_refpos, p.n_points, p.n_good,
+       p.sampling[1] AS sampling_min, p.sampling[cardinality(p.sampling)] AS sampling_max,
+       array_to_string(p.bands, ' ') AS bands, p.file_name,
+       (SELECT archive.base_url()) || '/products/' || p.product_id || '.fits' AS access_url,
+       p.file_size, p.sha256::text AS sha256,
+       coalesce(p.release_date, r.release_date) AS release_date, p.ingested_at
+  FROM archive.products p
+  JOIN archive.stars s USING (star_id)
+  JOIN archive.runs r ON r.run_id = p.run_id
+ WHERE p.collection_id LIKE 'corot-%';
 ALTER VIEW ivoa.obscore SET (security_invoker = true);
 ALTER VIEW archive.products_latest SET (security_invoker = true);
 
 -- The reader then needs the columns those views read: these, not the tables.
 GRANT USAGE ON SCHEMA archive TO vo_query;
 GRANT SELECT (product_id, collection_id, run_id, star_id, level, product_type, version, latest,
+              series, version_rank,
               t_min, t_max, time_scale, time_refpos, n_points, n_good, sampling, bands,
               file_name, file_size, sha256, release_date, ingested_at, access_group)
     ON archive.products TO vo_query;
