@@ -109,7 +109,8 @@ def _load(db: NodeDatabase, rows: int, series: Sequence[Series] = SERIES) -> Non
     product of each of ``series`` per star.
 
     Written as the cluster's superuser with ``session_replication_role = replica``, which
-    skips the foreign-key checks and the per-row trigger that maintains ``latest``, into
+    skips the foreign-key checks and the per-row triggers (``latest``, ``released_on``: the
+    latter is written here, the run's date), into
     tables truncated in the same transaction (no WAL with ``wal_level = minimal``), with the
     indexes other than primary keys built after the rows are in: row by row, these cost
     over a minute for a million rows. The result is what ingest would leave: every product
@@ -170,17 +171,18 @@ def _load(db: NodeDatabase, rows: int, series: Sequence[Series] = SERIES) -> Non
                 "INSERT INTO archive.products (collection_id, run_id, star_id, level,"
                 " product_type, series, version, version_rank, layout, file_name, archive_path,"
                 " t_min, t_max, time_scale, time_refpos, n_points, n_good, sampling, bands, ccd,"
-                " window_id, file_size, sha256, access_group)"
+                " window_id, file_size, sha256, access_group, released_on)"
                 " SELECT 'corot-exo', r.run_id, s.star_id, r.level, r.type, r.type,"
                 "        r.level || '-4.4', '{4,4}', 'v4-exo', f.name, r.dir || f.name, r.t0,"
                 "        r.t0 + 150, 'TT', 'BARYCENTER', 25000, 24300, '{32,512}',"
                 "        '{red,green,blue}', 'E1', 1, 1209600, repeat(md5(f.name), 2),"
-                "        CASE r.level WHEN 'N1' THEN 'n1-community' ELSE 'coi' END"
+                "        CASE r.level WHEN 'N1' THEN 'n1-community' ELSE 'coi' END,"
+                "        r.release_date"
                 "   FROM archive.stars s"
                 "  CROSS JOIN (SELECT run_id, code, v.level, 'E' || v.level || '_STAR_CHR' AS type,"
                 "                     'corot/' || v.level || '-4.4/' || code || '/' AS dir,"
                 "                     (extract(epoch FROM start_time) / 86400 + 40587)::float8"
-                "                     AS t0"
+                "                     AS t0, release_date"
                 "                FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY"
                 "                     v(code, level, n)"
                 "                JOIN archive.runs USING (code) ORDER BY v.n) r,"

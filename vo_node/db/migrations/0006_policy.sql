@@ -152,23 +152,43 @@ BEGIN
              WHERE m.user_name = who AND g.kind = 'gi');
 END $$;
 
--- Runs whose N2 is public today: a release date passing needs nobody to act.
-CREATE FUNCTION archive.released_runs() RETURNS integer[]
-    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog AS $$
+-- Each product's effective release date (its own, else its run's), kept by triggers so
+-- that the policy compares one date per row: measured on a million rows, looking the run's
+-- date up per row (an array of released runs) cost a third more than the query itself.
+ALTER TABLE archive.products ADD COLUMN released_on date;
+UPDATE archive.products p SET released_on = coalesce(p.release_date, r.release_date)
+  FROM archive.runs r WHERE r.run_id = p.run_id;
+
+CREATE FUNCTION archive.product_released_on() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 BEGIN
-    RETURN (SELECT coalesce(array_agg(r.run_id), '{}')
-              FROM archive.runs r WHERE r.release_date <= current_date);
+    NEW.released_on := coalesce(NEW.release_date,
+        (SELECT r.release_date FROM archive.runs r WHERE r.run_id = NEW.run_id));
+    RETURN NEW;
 END $$;
+CREATE TRIGGER products_released_on BEFORE INSERT OR UPDATE OF release_date, run_id
+    ON archive.products FOR EACH ROW EXECUTE FUNCTION archive.product_released_on();
+
+CREATE FUNCTION archive.run_released_on() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+BEGIN
+    UPDATE archive.products p SET released_on = NEW.release_date
+     WHERE p.run_id = NEW.run_id AND p.release_date IS NULL;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER runs_released_on AFTER UPDATE OF release_date ON archive.runs
+    FOR EACH ROW WHEN (OLD.release_date IS DISTINCT FROM NEW.release_date)
+    EXECUTE FUNCTION archive.run_released_on();
 
 ALTER TABLE archive.products ENABLE ROW LEVEL SECURITY;
 -- The owner (vo_admin: migrations, ingest, audit) is not subject to policies; the readers are.
+-- The commonest case first and cheapest: a released N2 product. A run's N2 becomes public on
+-- its release date with nobody acting: current_date passes released_on.
 CREATE POLICY products_visible ON archive.products FOR SELECT TO vo_query, vo_service USING (
-    (SELECT archive.caller_is_admin())
-    OR (level IN ('N2', 'N3') AND (
-            coalesce(release_date <= current_date,
-                     run_id = ANY ((SELECT archive.released_runs())::integer[]))
-            OR run_id = ANY ((SELECT archive.caller_runs())::integer[])))
+    (level IN ('N2', 'N3') AND released_on <= current_date)
+    OR (SELECT archive.caller_is_admin())
     OR access_group = ANY ((SELECT archive.caller_groups())::text[])
+    OR (level IN ('N2', 'N3') AND run_id = ANY ((SELECT archive.caller_runs())::integer[]))
 );
 
 -- The views over products check rights as the reader, not as their owner (PostgreSQL 15), so
@@ -200,7 +220,10 @@ SELECT p.product_id, s.source_id AS corotid, r.code AS run_code,
   FROM archive.products p
   JOIN archive.stars s USING (star_id)
   JOIN archive.runs r ON r.run_id = p.run_id
- WHERE p.collection_id LIKE 'corot-%';
+ -- Under row-level security the planner uses column statistics only with leakproof
+ -- operators: LIKE is not, and its blind guess (0.5% of the rows) made it join a million rows
+ -- by nested loops. Equality is, and CoRoT has these two collections.
+ WHERE p.collection_id IN ('corot-exo', 'corot-astero');
 ALTER VIEW ivoa.obscore SET (security_invoker = true);
 ALTER VIEW archive.products_latest SET (security_invoker = true);
 
@@ -209,16 +232,17 @@ GRANT USAGE ON SCHEMA archive TO vo_query;
 GRANT SELECT (product_id, collection_id, run_id, star_id, level, product_type, version, latest,
               series, version_rank,
               t_min, t_max, time_scale, time_refpos, n_points, n_good, sampling, bands,
-              file_name, file_size, sha256, release_date, ingested_at, access_group)
+              file_name, file_size, sha256, release_date, ingested_at, access_group,
+              released_on)
     ON archive.products TO vo_query;
 GRANT SELECT (star_id, source_id, name, ra, dec, pos, mag_v, mag_r) ON archive.stars TO vo_query;
 GRANT SELECT (run_id, code, release_date) ON archive.runs TO vo_query;
 
 -- Functions: the policy's are called by readers; nobody else gets EXECUTE.
 REVOKE ALL ON FUNCTION archive.caller(), archive.caller_groups(), archive.caller_is_admin(),
-    archive.caller_runs(), archive.released_runs() FROM PUBLIC;
+    archive.caller_runs() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION archive.caller(), archive.caller_groups(), archive.caller_is_admin(),
-    archive.caller_runs(), archive.released_runs() TO vo_query, vo_service;
+    archive.caller_runs() TO vo_query, vo_service;
 
 -- The web tier verifies credentials and signs tickets; it changes nothing in the accounts but
 -- the end of a user's login sessions (the `vo-node users` command does the rest, as owner).
