@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from xsd import assert_valid
 
+from vo_node.auth.credentials import SECURITY_METHODS
 from vo_node.tap.capabilities import Feature, OutputFormat, TapLimits, tap_capabilities
 
 LIMITS = TapLimits(20000, 10_000_000, 60, 3600, 172800, 1209600, 20_000_000)
@@ -27,7 +28,9 @@ def test_capabilities_document_is_valid_and_says_what_was_given() -> None:
         ),
         OutputFormat("text/csv", ("csv",)),
     ]
-    doc = tap_capabilities("http://127.0.0.1:8000/tap", features, formats, LIMITS)
+    doc = tap_capabilities(
+        "http://127.0.0.1:8000/tap", features, formats, LIMITS, security=SECURITY_METHODS
+    )
     root = assert_valid(doc, "VOSICapabilities.xsd", "TAPRegExt.xsd", "VODataService.xsd")
     tap = root.find("capability[@standardID='ivo://ivoa.net/std/TAP']")
     assert tap is not None
@@ -46,3 +49,10 @@ def test_capabilities_document_is_valid_and_says_what_was_given() -> None:
     assert {"ivo://ivoa.net/std/VOSI#tables-1.1", "ivo://ivoa.net/std/DALI#examples"} <= standards
     base = tap.find("interface/accessURL")
     assert (base.text, base.get("use")) == ("http://127.0.0.1:8000/tap", "base")
+    # One interface per way in, the anonymous one first (at most one securityMethod each).
+    interfaces = tap.findall("interface")
+    assert [i.findtext("accessURL") for i in interfaces] == ["http://127.0.0.1:8000/tap"] * 4
+    assert [[m.get("standardID") for m in i.findall("securityMethod")] for i in interfaces] == [
+        [],
+        *([m] for m in SECURITY_METHODS),
+    ]

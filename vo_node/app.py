@@ -11,6 +11,7 @@ from flask import Flask, jsonify, request
 from psycopg_pool import ConnectionPool
 from werkzeug.exceptions import HTTPException
 
+from ssa import views as ssa_views
 from vo_node.auth import store
 from vo_node.auth.credentials import Authenticator
 from vo_node.auth.tickets import Tickets
@@ -66,12 +67,17 @@ def create_app(settings: Settings | None = None) -> Flask:
         Authenticator(pool),
         tickets,
         key,
-        error_forms=[("/tap", lambda m: (error_document(m, None), VOTABLE_MIME))],
+        # DALI services answer a refusal with an error VOTable.
+        error_forms=[
+            (prefix, lambda m: (error_document(m, None), VOTABLE_MIME))
+            for prefix in ("/tap", "/ssa")
+        ],
     )
     app.extensions["vo_node.query_runner"] = QueryRunner(query_pool, tickets=tickets)
     app.extensions["vo_node.store"] = MirroredStore.from_roots(settings.roots)
     app.register_blueprint(landing.bp)
     app.register_blueprint(tap_views.bp)
+    app.register_blueprint(ssa_views.bp)
     app.register_blueprint(product_views.bp)
     app.register_blueprint(
         uws_blueprint(

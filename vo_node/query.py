@@ -25,7 +25,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import AbstractContextManager, ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -381,3 +381,27 @@ def _pipelined(
             conn.execute(query, params)
         if cursor is not None and last is not None:
             cursor.execute(last)
+
+
+def streamed(
+    context: AbstractContextManager[QueryResult],
+    write: Callable[[QueryResult], Iterable[bytes]],
+) -> Iterator[bytes]:
+    """Start the query of ``context`` (what :meth:`QueryRunner.run` returns) and hand its
+    result to ``write``; return the document's chunks, which end the query when they are
+    exhausted or closed (a client that goes away ends its query). Errors before the first
+    row raise here, so that a service can still answer with an error document."""
+    result = context.__enter__()
+    try:
+        chunks = write(result)
+    except BaseException:
+        context.__exit__(None, None, None)
+        raise
+
+    def stream() -> Iterator[bytes]:
+        try:
+            yield from chunks
+        finally:
+            context.__exit__(None, None, None)
+
+    return stream()

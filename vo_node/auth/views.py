@@ -38,7 +38,14 @@ from vo_node.db.policy import as_caller
 
 REALM = "vo-node"
 # Endpoints that ignore credentials (VOSI: anonymous by definition) and the health check.
-OPEN_ENDPOINTS = {"tap.capabilities", "tap.availability", "landing.health", "static"}
+OPEN_ENDPOINTS = {
+    "tap.capabilities",
+    "tap.availability",
+    "ssa.capabilities",
+    "ssa.availability",
+    "landing.health",
+    "static",
+}
 
 # (path prefix, render(message) -> (body, mimetype)): errors in each protocol's own form.
 ErrorForm = tuple[str, Callable[[str], tuple[bytes | str, str]]]

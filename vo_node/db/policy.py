@@ -45,6 +45,16 @@ class ProductFile:
     file_size: int
     sha256: str
     good_sites: tuple[str, ...]  # sites whose copy the last audit (or the ingest) found good
+    # What the light-curve documents (/products/<id>.vot, .csv) say about the file.
+    layout: str = ""  # the reader's layout name, e.g. 'v4-exo'
+    time_scale: str = "TT"
+    time_refpos: str = ""
+    corotid: int = 0
+    run_code: str = ""
+    version: str = ""
+    level: str = ""
+    product_type: str = ""
+    n_points: int = 0
 
 
 def visible_file(conn: psycopg.Connection, product_id: int) -> ProductFile | None:
@@ -54,11 +64,14 @@ def visible_file(conn: psycopg.Connection, product_id: int) -> ProductFile | Non
         return None
     row = conn.execute(
         "SELECT p.product_id, p.archive_path, p.file_name, p.file_size, p.sha256,"
-        " coalesce(array_agg(c.site ORDER BY c.site) FILTER (WHERE c.status = 'ok'), '{}')"
+        " coalesce(array_agg(c.site ORDER BY c.site) FILTER (WHERE c.status = 'ok'), '{}'),"
+        " p.layout, p.time_scale, p.time_refpos, s.source_id, r.code, p.version, p.level,"
+        " p.product_type, p.n_points"
         " FROM archive.products p LEFT JOIN archive.product_copies c USING (product_id)"
-        " WHERE p.product_id = %s GROUP BY p.product_id",
+        " JOIN archive.stars s USING (star_id) JOIN archive.runs r USING (run_id)"
+        " WHERE p.product_id = %s GROUP BY p.product_id, s.star_id, r.run_id",
         (product_id,),
     ).fetchone()
     if row is None:
         return None
-    return ProductFile(row[0], row[1], row[2], row[3], row[4].strip(), tuple(row[5]))
+    return ProductFile(row[0], row[1], row[2], row[3], row[4].strip(), tuple(row[5]), *row[6:])

@@ -66,13 +66,13 @@ def _interface(
     if role:
         attrs["role"] = role
         attrs["version"] = "1.1"
-    interface = _sub(parent, "interface", **attrs)
-    _sub(interface, "accessURL", url, use=use)
-    if security:
-        # VOResource 1.1: a securityMethod without standardID is anonymous access; the others
-        # name the IVOA SSO methods the interface also accepts (pyvo's AuthSession reads them).
-        _sub(interface, "securityMethod")
-        for method in security:
+    # VOResource 1.1: at most one securityMethod per interface, and a service open to
+    # anonymous callers has an interface without one. So: that interface first, then the
+    # same access URL once per accepted IVOA SSO method (pyvo's AuthSession merges them).
+    for method in (None, *security):
+        interface = _sub(parent, "interface", **attrs)
+        _sub(interface, "accessURL", url, use=use)
+        if method is not None:
             _sub(interface, "securityMethod", standardID=method)
 
 

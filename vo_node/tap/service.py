@@ -8,7 +8,7 @@ closed. Sync streams them to the client; async writes them to a file.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -17,7 +17,7 @@ from tap_schema import METADATA, Column
 from vo_node.adql import OutputColumn, Translation, translate
 from vo_node.formats import Format, resolve_format
 from vo_node.http.params import DaliParams, UsageError
-from vo_node.query import QueryRunner, ResultColumn
+from vo_node.query import QueryResult, QueryRunner, ResultColumn, streamed
 from vo_node.settings import Settings
 from vo_node.tap.upload_tables import UploadedTable, read_upload
 from vo_node.tap.uploads import UploadSpec, locate, upload_specs
@@ -138,26 +138,15 @@ def execute(
         uploads=[u.temp for u in uploads],
         copy_if=copy_if if copied_writer is not None else None,
     )
-    result = context.__enter__()
-    try:
+
+    def write(result: QueryResult) -> Iterable[bytes]:
         fields = described if result.copied else result_fields(translation.columns, result.columns)
         infos = [("QUERY", tap.query)]
         if result.copied and copied_writer is not None:
             types = [c.type_oid for c in result.columns]
-            chunks = copied_writer(
+            return copied_writer(
                 fields, result.rows, tap.maxrec, copy_types=types, resource_infos=infos
             )
-        else:
-            chunks = tap.format.writer(fields, result.rows, tap.maxrec, resource_infos=infos)
-    except BaseException:
-        context.__exit__(None, None, None)
-        raise
+        return tap.format.writer(fields, result.rows, tap.maxrec, resource_infos=infos)
 
-    def stream() -> Iterator[bytes]:
-        try:
-            yield from chunks
-        finally:
-            # Also on close(): a client that went away ends its query here.
-            context.__exit__(None, None, None)
-
-    return stream()
+    return streamed(context, write)

@@ -14,12 +14,12 @@ from vo_node.adql import FEATURES
 from vo_node.auth.credentials import SECURITY_METHODS
 from vo_node.auth.views import caller
 from vo_node.formats import FORMATS
+from vo_node.http.availability import availability_response
 from vo_node.http.errors import dali_error
 from vo_node.http.params import DaliParams
 from vo_node.tap.capabilities import Feature, OutputFormat, TapLimits, tap_capabilities
 from vo_node.tap.examples import examples_document
 from vo_node.tap.service import TapRequest, execute
-from vo_node.tap.vosi import availability_document
 from vo_node.uws.forms import save_uploads
 
 bp = Blueprint("tap", __name__, url_prefix="/tap")
@@ -107,11 +107,4 @@ def examples() -> Response:
 
 @bp.get("/availability")
 def availability() -> Response:
-    pool = current_app.extensions["vo_node.service_pool"]
-    try:
-        with pool.connection(timeout=5) as conn:
-            conn.execute("SELECT 1 FROM tap_schema.tables LIMIT 1")
-        up, note = True, "the service is accepting queries"
-    except Exception as exc:  # any failure to reach the database means "not available"
-        up, note = False, f"the database is not reachable ({type(exc).__name__})"
-    return Response(availability_document(up, note), mimetype=XML)
+    return availability_response("SELECT 1 FROM tap_schema.tables LIMIT 1")
