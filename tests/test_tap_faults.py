@@ -24,6 +24,7 @@ def test_database_restart_gives_503_then_service_resumes(served: tuple[Node, str
     assert requests.get(base + "/tap/sync", params=QUERY, timeout=30).status_code == 200
     node.db.cluster.stop()
     try:
+        assert not node.db.cluster.running(), "the cluster did not stop"
         started = time.monotonic()
         down = requests.get(base + "/tap/sync", params=QUERY, timeout=30)
         elapsed = time.monotonic() - started

@@ -202,8 +202,16 @@ class Cluster:
         raise SetupError(f"PostgreSQL did not accept connections; see {log}")
 
     def stop(self) -> None:
-        if self.data_dir.exists() and self.running():
-            self._run("pg_ctl", "stop", "-m", "fast", "-w", "-D", str(self.data_dir))
+        """Stop the cluster and wait until it has; nothing to do when it is not running.
+        Asked of pg_ctl directly rather than after a status check, so that a status that
+        could not be read never leaves a running cluster behind."""
+        if not self.data_dir.exists():
+            return
+        proc = self._run(
+            "pg_ctl", "stop", "-m", "fast", "-w", "-D", str(self.data_dir), check=False
+        )
+        if proc.returncode != 0 and self.running():
+            raise SetupError(f"pg_ctl stop failed: {proc.stderr.strip() or proc.stdout.strip()}")
 
     # -- connections ---------------------------------------------------------------------------
     def password(self, role: str) -> str:
