@@ -24,6 +24,7 @@ bench: system venv
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/tap.py
 	$(BIN)/python benchmarks/policy.py
+	$(BIN)/python benchmarks/lightcurves.py
 
 lint: venv
 	$(BIN)/ruff check .

@@ -263,10 +263,8 @@ def _node(prefix: str, workers: int, threads: int) -> Iterator[tuple[Settings, N
         shutil.rmtree(work, ignore_errors=True)
 
 
-@contextmanager
-def _served(settings: Settings, db: NodeDatabase, log: Path) -> Iterator[str]:
-    """``vo-node serve`` on 127.0.0.1 with the production gunicorn configuration; yields its
-    base URL. No async worker: only sync queries are measured."""
+def node_env(settings: Settings, db: NodeDatabase) -> dict[str, str]:
+    """The environment of a ``vo-node`` command (serve, ingest...) on this throwaway node."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("VO_NODE_")}
     env.update(
         VO_NODE_VAR_DIR=str(settings.var_dir),
@@ -277,11 +275,21 @@ def _served(settings: Settings, db: NodeDatabase, log: Path) -> Iterator[str]:
         **({"VO_NODE_PG_BIN": str(settings.pg_bin)} if settings.pg_bin else {}),
         VO_NODE_DATABASE=settings.database,
         VO_NODE_STORAGE_ROOTS=",".join(str(r) for r in settings.roots),
+        VO_NODE_FSYNC="false",
+    )
+    return env
+
+
+@contextmanager
+def _served(settings: Settings, db: NodeDatabase, log: Path) -> Iterator[str]:
+    """``vo-node serve`` on 127.0.0.1 with the production gunicorn configuration; yields its
+    base URL. No async worker: only sync queries are measured."""
+    env = node_env(settings, db)
+    env.update(
         VO_NODE_HOST="127.0.0.1",
         VO_NODE_PORT=str(settings.port),
         VO_NODE_WORKERS=str(settings.workers),
         VO_NODE_THREADS=str(settings.threads),
-        VO_NODE_FSYNC="false",
     )
     with log.open("w") as out:
         proc = subprocess.Popen(

@@ -11,18 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from lxml import etree
-
 from ssa.params import MAX_SIZE
+from vo_node.http import capabilities as caps
+from vo_node.http.capabilities import TYPE, sub
 
-VOSI_CAP = "http://www.ivoa.net/xml/VOSICapabilities/v1.0"
-VR = "http://www.ivoa.net/xml/VOResource/v1.0"
-VS = "http://www.ivoa.net/xml/VODataService/v1.1"
 SSAP = "http://www.ivoa.net/xml/SSA/v1.1"
-XSI = "http://www.w3.org/2001/XMLSchema-instance"
-NSMAP = {"vosi": VOSI_CAP, "vr": VR, "vs": VS, "ssa": SSAP, "xsi": XSI}
 STANDARD_ID = "ivo://ivoa.net/std/SSA#v1.1"
-_TYPE = f"{{{XSI}}}type"
 
 
 @dataclass(frozen=True)
@@ -35,58 +29,30 @@ class SsaLimits:
     test_size: float = 0.01
 
 
-def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str) -> etree._Element:
-    element = etree.SubElement(parent, tag, **attrs)
-    if text is not None:
-        element.text = text
-    return element
-
-
-def _interface(parent: etree._Element, url: str, use: str, role: str | None) -> etree._Element:
-    attrs = {_TYPE: "vs:ParamHTTP"}
-    if role:
-        attrs["role"] = role
-        attrs["version"] = "1.1"
-    interface = _sub(parent, "interface", **attrs)
-    _sub(interface, "accessURL", url, use=use)
-    return interface
-
-
-def _secured(parent: etree._Element, url: str, security: Sequence[str]) -> None:
-    """The standard interface once per way in: anonymous (no securityMethod), then one per
-    IVOA SSO method. VOResource 1.1 allows one securityMethod per interface (its schema:
-    maxOccurs=1); a client picks the interface whose method it can use."""
-    _interface(parent, url, "base", "std")
-    for method in security:
-        interface = _interface(parent, url, "base", "std")
-        _sub(interface, "securityMethod", standardID=method)
-
-
 def ssa_capabilities(base_url: str, limits: SsaLimits, security: Sequence[str] = ()) -> bytes:
     """The document served at ``{base_url}/capabilities``."""
-    root = etree.Element(f"{{{VOSI_CAP}}}capabilities", nsmap=NSMAP)
-    ssa = _sub(root, "capability", standardID=STANDARD_ID, **{_TYPE: "ssa:SimpleSpectralAccess"})
+    root = caps.root({"ssa": SSAP})
+    ssa = sub(root, "capability", standardID=STANDARD_ID, **{TYPE: "ssa:SimpleSpectralAccess"})
     # queryData answers at the base URL with ?REQUEST=queryData&... (SSA 1.1 section 8.1).
-    _secured(ssa, base_url, security)
-    _sub(ssa, "complianceLevel", "query")  # no Spectrum-DM serialisations of the datasets
-    _sub(ssa, "dataSource", "survey")
-    _sub(ssa, "creationType", "archival")
-    _sub(ssa, "supportedFrame", "ICRS")
-    _sub(ssa, "maxSearchRadius", repr(MAX_SIZE / 2))
-    _sub(ssa, "maxRecords", str(limits.maxrec_hard))
-    _sub(ssa, "defaultMaxRecords", str(limits.maxrec_default))
+    caps.interfaces(ssa, base_url, "base", role="std", security=security, version="1.1")
+    sub(ssa, "complianceLevel", "query")  # no Spectrum-DM serialisations of the datasets
+    sub(ssa, "dataSource", "survey")
+    sub(ssa, "creationType", "archival")
+    sub(ssa, "supportedFrame", "ICRS")
+    sub(ssa, "maxSearchRadius", repr(MAX_SIZE / 2))
+    sub(ssa, "maxRecords", str(limits.maxrec_hard))
+    sub(ssa, "defaultMaxRecords", str(limits.maxrec_default))
     if limits.test_pos is not None:
-        test = _sub(ssa, "testQuery")
-        pos = _sub(test, "pos")
-        _sub(pos, "long", repr(limits.test_pos[0]))
-        _sub(pos, "lat", repr(limits.test_pos[1]))
-        _sub(pos, "refframe", "ICRS")
-        _sub(test, "size", repr(limits.test_size))
-        _sub(test, "queryDataCmd", "REQUEST=queryData&FORMAT=all")
-    for standard, path in (
-        ("ivo://ivoa.net/std/VOSI#capabilities", "capabilities"),
-        ("ivo://ivoa.net/std/VOSI#availability", "availability"),
-    ):
-        capability = _sub(root, "capability", standardID=standard)
-        _interface(capability, f"{base_url}/{path}", "full", None)
-    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
+        test = sub(ssa, "testQuery")
+        pos = sub(test, "pos")
+        sub(pos, "long", repr(limits.test_pos[0]))
+        sub(pos, "lat", repr(limits.test_pos[1]))
+        sub(pos, "refframe", "ICRS")
+        sub(test, "size", repr(limits.test_size))
+        sub(test, "queryDataCmd", "REQUEST=queryData&FORMAT=all")
+    caps.vosi(
+        root,
+        base_url,
+        [(caps.VOSI_CAPABILITIES, "capabilities"), (caps.VOSI_AVAILABILITY, "availability")],
+    )
+    return caps.serialize(root)

@@ -26,6 +26,7 @@ DATA_MODEL = "Spectrum-1.0"  # SSA 1.1 section 4.2: the data model of the query 
 DATASET_TYPE = "timeseries"
 FITS_MIME = "application/fits"
 ICRS = CooSys("icrs", "ICRS")
+PUBDID_ID = "ssa_pubdid"  # XML ID of the FIELD holding each row's dataset identifier
 
 
 @dataclass(frozen=True)
@@ -120,11 +121,14 @@ FIELDS: tuple[SsaField, ...] = (
         "'archival'",
     ),
     SsaField(
-        _text(
-            "ssa_pubdid",
-            "ssa:Curation.PublisherDID",
-            "meta.ref.ivoid",
-            "Publisher's dataset identifier (as ObsCore's obs_publisher_did)",
+        dataclasses.replace(
+            _text(
+                "ssa_pubdid",
+                "ssa:Curation.PublisherDID",
+                "meta.ref.ivoid",
+                "Publisher's dataset identifier (as ObsCore's obs_publisher_did)",
+            ),
+            id=PUBDID_ID,  # the DataLink descriptor's ID parameter refers to it
         ),
         "{did_base} || '?' || product_id",
     ),

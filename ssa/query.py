@@ -15,8 +15,9 @@ from typing import Any
 
 from psycopg import sql
 
-from ssa.fields import FIELDS, ICRS, SPECS
+from ssa.fields import FIELDS, ICRS, PUBDID_ID, SPECS
 from ssa.params import SsaQuery
+from vo_node.datalink.descriptors import links_descriptor
 from vo_node.query import QueryResult, QueryRunner, streamed
 from vo_node.votable import write_votable
 
@@ -103,6 +104,7 @@ def execute(
     *,
     did_base: str,
     publisher: str,
+    links_url: str,
     identity: str | None = None,
 ) -> Iterator[bytes]:
     """Start the query; return the result VOTable's chunks (the query ends with them).
@@ -125,6 +127,8 @@ def execute(
             coosys=[ICRS],
             resource_infos=RESULT_INFOS,
             table_name="results",
+            # Every row's dataset has its DataLink links (SSA results, DataLink 1.1 4.1).
+            after=[links_descriptor(links_url, PUBDID_ID)],
         )
 
     return streamed(context, write)

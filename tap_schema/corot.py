@@ -337,6 +337,17 @@ PRODUCTS = Table(
             xtype="timestamp",
             nullable=False,
         ),
+        Column(
+            "obs_publisher_did",
+            "char",
+            "Publisher's dataset identifier (as in ivoa.obscore): the ID that the DataLink "
+            "and SODA services take",
+            "meta.ref.ivoid",
+            arraysize="*",
+            indexed=True,
+            nullable=False,
+            datalink=True,
+        ),
     ),
     foreign_keys=(
         ForeignKey(

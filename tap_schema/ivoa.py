@@ -85,6 +85,7 @@ OBSCORE = Table(
             principal=True,
             indexed=True,
             nullable=False,
+            datalink=True,
             **_CHAR,
         ),
         _std(

@@ -76,6 +76,9 @@ class Column:
     # An adql:REGION column is an STC-S string to clients but a pgSphere geometry in the
     # database: ADQL treats it as this geometry, the writers turn its values into STC-S.
     region: str | None = None
+    # Values are dataset identifiers the node's DataLink service resolves: results that
+    # carry the column get a DataLink service descriptor referring to it.
+    datalink: bool = False
 
     def __post_init__(self) -> None:
         if self.datatype not in DATATYPES:

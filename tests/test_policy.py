@@ -3,9 +3,9 @@
 Six callers (anonymous, a Guest Investigator of another run, a GI of the run, a
 Co-Investigator, a member of the N1 community, an administrator) against every interface that
 exists (TAP sync and async, an upload joined with the products, ObsCore, aggregates, file
-downloads, the landing page), before and after a release date passes. What each caller may
-see is computed here in Python from the archive's rows, independently of the SQL policy, and
-every interface must return exactly that.
+downloads, SSA, DataLink {links}, SODA cut-outs, previews, the landing page), before and after
+a release date passes. What each caller may see is computed here in Python from the archive's
+rows, independently of the SQL policy, and every interface must return exactly that.
 
 The callers use every accepted kind of credentials: HTTP Basic, a bearer token and the login
 page's cookie.
@@ -254,6 +254,49 @@ def _check_files(archive: Archive, caller: Caller, expected: set[int], every: li
             assert {c.split()[0] for c in challenges} == {"Basic", "Bearer", "ivoa_cookie"}
 
 
+def _check_ssa(archive: Archive, caller: Caller, expected: set[int]) -> None:
+    resp = caller.session.get(
+        archive.base + "/ssa", params={"REQUEST": "queryData", "MAXREC": "100000"}, timeout=60
+    )
+    assert resp.status_code == 200, resp.text[:300]
+    table = parse_single_table(io.BytesIO(resp.content)).to_table()
+    assert _ids(table) == expected, f"{caller.name}: SSA"
+
+
+def _check_datalink(archive: Archive, caller: Caller, expected: set[int], every: list[int]) -> None:
+    """{links} for every product: links exactly for the visible ones (and every link they
+    hold leads to a visible product), the same fault for the others; cut-outs and previews
+    like downloads."""
+    linked: set[int] = set()
+    targets: set[int] = set()
+    for start in range(0, len(every), 1000):
+        ids = [str(i) for i in every[start : start + 1000]]
+        resp = caller.session.post(archive.base + "/datalink/links", data={"ID": ids}, timeout=120)
+        assert resp.status_code == 200, resp.text[:300]
+        table = parse_single_table(io.BytesIO(resp.content)).to_table()
+        for row in table:
+            if row["error_message"]:
+                assert str(row["error_message"]).startswith("NotFoundFault: ")
+                continue
+            linked.add(int(row["ID"]))
+            url = str(row["access_url"])
+            if "/products/" in url:
+                targets.add(int(url.split("/products/")[1].split(".")[0].split("/")[0]))
+    assert linked == expected, f"{caller.name}: DataLink"
+    assert targets <= expected, f"{caller.name}: links to products it may not see"
+    status = 401 if caller.scheme == "none" else 403
+    shown, hidden = sorted(expected), sorted(set(every) - expected)
+    for pid, wanted in [(p, 200) for p in shown[:1] + shown[-1:]] + [
+        (p, status) for p in hidden[:1] + hidden[-1:]
+    ]:
+        cut = caller.session.get(
+            archive.base + "/datalink/soda", params={"ID": str(pid)}, timeout=60
+        )
+        assert cut.status_code == wanted, f"{caller.name}: SODA {pid}"
+        preview = caller.session.get(f"{archive.base}/products/{pid}/preview.png", timeout=60)
+        assert preview.status_code == wanted, f"{caller.name}: preview {pid}"
+
+
 def _check_landing(archive: Archive, caller: Caller, expected: set[int]) -> None:
     resp = caller.session.get(archive.base + "/", headers={"Accept": "application/json"})
     assert resp.status_code == 200
@@ -269,6 +312,8 @@ def _check_all(archive: Archive) -> dict[str, set[int]]:
         _check_async(archive, caller, expected)
         _check_upload(archive, caller, expected, every)
         _check_files(archive, caller, expected, every)
+        _check_ssa(archive, caller, expected)
+        _check_datalink(archive, caller, expected, every)
         _check_landing(archive, caller, expected)
         seen[caller.name] = expected
     return seen

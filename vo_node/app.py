@@ -17,6 +17,7 @@ from vo_node.auth.credentials import Authenticator
 from vo_node.auth.tickets import Tickets
 from vo_node.auth.views import caller
 from vo_node.auth.views import install as install_auth
+from vo_node.datalink import views as datalink_views
 from vo_node.db.node import NodeDatabase
 from vo_node.http.errors import VOTABLE_MIME, dali_error
 from vo_node.products import views as product_views
@@ -26,7 +27,7 @@ from vo_node.storage import MirroredStore
 from vo_node.tap import views as tap_views
 from vo_node.uws.views import uws_blueprint
 from vo_node.votable import error_document
-from vo_node.web import landing
+from vo_node.web import docs, landing
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -70,7 +71,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         # DALI services answer a refusal with an error VOTable.
         error_forms=[
             (prefix, lambda m: (error_document(m, None), VOTABLE_MIME))
-            for prefix in ("/tap", "/ssa")
+            for prefix in ("/tap", "/ssa", "/datalink")
         ],
     )
     app.extensions["vo_node.query_runner"] = QueryRunner(query_pool, tickets=tickets)
@@ -79,6 +80,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(tap_views.bp)
     app.register_blueprint(ssa_views.bp)
     app.register_blueprint(product_views.bp)
+    app.register_blueprint(datalink_views.bp)
+    app.register_blueprint(docs.bp)
     app.register_blueprint(
         uws_blueprint(
             "tap",

@@ -60,6 +60,7 @@ class CopiedWriter(Protocol):
         *,
         copy_types: Sequence[int],
         resource_infos: Sequence[tuple[str, str]] = (),
+        after: Sequence[str] = (),
     ) -> Iterator[bytes]: ...
 
 
@@ -108,6 +109,8 @@ class Format:
     # The writer of binary COPY rows (``copy_types=`` their type OIDs), for formats that have
     # one: the fast path for large results (vo_node.query, QueryResult.copied).
     copied_writer: CopiedWriter | None = None
+    # Whether the format can carry DataLink service descriptors (a VOTable's RESOURCEs).
+    descriptors: bool = False
 
 
 VOTABLE = Format(
@@ -119,6 +122,7 @@ VOTABLE = Format(
     writer=_write_binary2,
     other_mime_types=("text/xml", f"{VOTABLE_MIME};serialization=BINARY2"),
     copied_writer=_write_binary2_copied,
+    descriptors=True,
 )
 VOTABLE_TD = Format(
     name="votable/td",
@@ -127,6 +131,7 @@ VOTABLE_TD = Format(
     extension="vot",
     aliases=(),
     writer=_write_tabledata,
+    descriptors=True,
 )
 CSV = Format(
     name="csv",

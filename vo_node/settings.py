@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     alert_spool: Path | None = Field(
         default=None, description="Spool directory for alert deliveries (VAR_DIR/alerts)."
     )
+    preview_dir: Path | None = Field(
+        default=None,
+        description="Cache of the rendered light-curve previews, PNG files keyed by the "
+        "product file's checksum; safe to empty at any time (VAR_DIR/previews).",
+    )
     host: str = Field(default="127.0.0.1", description="Address the web server listens on.")
     port: int = Field(default=8000, description="Port the web server listens on.")
     workers: int = Field(default=2, description="gunicorn worker processes.")
@@ -143,6 +148,10 @@ class Settings(BaseSettings):
     @property
     def spool(self) -> Path:
         return self.alert_spool or self.var_dir / "alerts"
+
+    @property
+    def preview_root(self) -> Path:
+        return self.preview_dir or self.var_dir / "previews"
 
     @property
     def secrets_file(self) -> Path:

@@ -186,6 +186,16 @@ class MirroredStore:
         for site in self.sites:
             site.check()
 
+    def readable(self, relpath: str, good_sites: Iterable[str]) -> Path | None:
+        """A stored copy to read: on a site whose copy the last check found good if one is
+        there, else on any site that has the file; None when no site has it."""
+        good = set(good_sites)
+        for site in sorted(self.sites, key=lambda s: s.name not in good):
+            path = site.path(relpath)
+            if path.is_file():
+                return path
+        return None
+
     def create_roots(self) -> None:
         for site in self.sites:
             site.root.mkdir(parents=True, exist_ok=True)

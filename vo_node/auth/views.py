@@ -43,6 +43,9 @@ OPEN_ENDPOINTS = {
     "tap.availability",
     "ssa.capabilities",
     "ssa.availability",
+    "datalink.capabilities",
+    "datalink.availability",
+    "docs.lightcurves",
     "landing.health",
     "static",
 }

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from astropy.io import fits
+
+from vo_node.products.fitstable import map_table
 
 # JD of a column value of 0, per layout family (docs/corot-files.md, "Time columns"): version 4
 # columns are JD - 2400000, versions 1-3 the CoRoT Julian Day JD - 2451545. The same numbers
@@ -154,48 +156,173 @@ def _header_params(header: fits.Header) -> dict[str, int | float | str]:
     return found
 
 
-def read_lightcurve(path: str | Path, layout_name: str) -> LightCurve:
+# A time window in MJD: either end may be open (None).
+TimeRange = tuple[float | None, float | None]
+
+
+def _valid(value: float) -> bool:
+    return bool(np.isfinite(value) and value > 0)
+
+
+def _next_valid(times: np.ndarray, index: int, stop: int) -> int:
+    """The first index in [index, stop) whose time is valid; ``stop`` if there is none.
+    Looks a growing block at a time: invalid times come in short runs, if at all."""
+    step = 16
+    while index < stop:
+        block = np.asarray(times[index : min(index + step, stop)], dtype="f8")
+        good = np.flatnonzero(np.isfinite(block) & (block > 0))
+        if good.size:
+            return index + int(good[0])
+        index += block.size
+        step *= 4
+    return stop
+
+
+def _boundary(times: np.ndarray, value: float, *, after: bool) -> int:
+    """Binary search over the file's time column (rows are in time order; invalid times may
+    sit anywhere and are stepped over): the first row whose valid time is >= ``value``, or
+    with ``after`` > ``value``. Reads a few dozen values, not the column."""
+    low, high = 0, int(times.shape[0])
+    while low < high:
+        mid = (low + high) // 2
+        found = _next_valid(times, mid, high)
+        if found == high:
+            high = mid  # [mid, high) holds no valid time: the boundary is not inside it
+            continue
+        t = float(times[found])
+        if t < value or (after and t == value):
+            low = found + 1
+        else:
+            high = mid
+    return low
+
+
+def row_range(times: np.ndarray, offset: float, window: TimeRange) -> tuple[int, int]:
+    """The rows [start, stop) of a time-ordered column ``times`` (file values; MJD = value +
+    ``offset``) that can hold points of the MJD ``window``; a row inside may still have an
+    invalid time, so callers mask them out."""
+    low, high = window
+    n = int(times.shape[0])
+    start = 0 if low is None else _boundary(times, low - offset, after=False)
+    stop = n if high is None else _boundary(times, high - offset, after=True)
+    # One valid point more on each side: the search compares file values, the caller's mask
+    # MJDs, and the two roundings may differ on a point at the very edge.
+    if start > 0:
+        start = _previous_valid(times, start)
+    if stop < n:
+        stop = _next_valid(times, stop, n) + 1
+    return start, min(n, max(start, stop))
+
+
+def _previous_valid(times: np.ndarray, index: int) -> int:
+    """The last index before ``index`` whose time is valid; 0 if there is none."""
+    step = 16
+    while index > 0:
+        begin = max(0, index - step)
+        block = np.asarray(times[begin:index], dtype="f8")
+        good = np.flatnonzero(np.isfinite(block) & (block > 0))
+        if good.size:
+            return begin + int(good[-1])
+        index = begin
+        step *= 4
+    return 0
+
+
+def read_lightcurve(
+    path: str | Path,
+    layout_name: str,
+    *,
+    window: TimeRange | None = None,
+    columns: frozenset[str] | None = None,
+) -> LightCurve:
     """The light curve of the file at ``path``, which has the layout ``layout_name``.
-    Raises :class:`LightCurveError` for any file that is not that layout or not readable."""
+    Raises :class:`LightCurveError` for any file that is not that layout or not readable.
+
+    ``window`` (MJD, ends included) keeps only the points with a valid time inside it; the
+    table is memory-mapped (:mod:`vo_node.products.fitstable`) and only the rows of the
+    window are read (a binary search on the time column finds them). ``columns`` keeps only
+    the photometry of those document names (time and STATUS are always there)."""
     layout = LAYOUTS.get(layout_name)
     if layout is None:
         raise LightCurveError(f"unknown layout {layout_name!r}")
     try:
+        mapped = map_table(path, layout.hdu)
+        if mapped is not None:
+            return _assemble(layout, _header_params(mapped.primary), mapped.rows, window, columns)
+        # A table the mapper does not handle (scaled columns...): astropy reads it.
         with fits.open(path, memmap=True, lazy_load_hdus=True) as hdul:
-            header = _header_params(hdul[0].header)
             table = hdul[layout.hdu]
             if not isinstance(table, fits.BinTableHDU):
                 raise LightCurveError(f"{layout.hdu} is not a binary table")
-            data = table.data
-            names = list(data.columns.names)
-            upper = {n.upper(): n for n in names}
-            for wanted in (layout.time_column, layout.status_column):
-                if wanted not in upper:
-                    raise LightCurveError(f"{layout.hdu} lacks {wanted}")
-            raw = _native(data[upper[layout.time_column]], "f8")
-            status = _native(data[upper[layout.status_column]], "i4")
-            photometry: list[Photometry] = []
-            for name in names:
-                found = _classify(name)
-                column = data[name]
-                if found is None or column.ndim != 1 or column.dtype.kind not in "fi":
-                    continue
-                dtype = "f8" if column.dtype.itemsize > 4 else "f4"
-                values = _native(column, dtype)
-                out_name, kind, band = found
-                if any(p.name == out_name for p in photometry):
-                    continue  # a second column of the same meaning: the first one is kept
-                if kind == "error" and layout.family == "v1-3":
-                    # Versions 1-3 write -1 for "no valid error": null here.
-                    values[values == -1] = np.nan
-                photometry.append(Photometry(out_name, name.upper(), kind, band, values))
+            return _assemble(layout, _header_params(hdul[0].header), table.data, window, columns)
     except LightCurveError:
         raise
-    except (OSError, KeyError, ValueError, TypeError, IndexError) as exc:
-        # astropy reports unreadable, truncated and non-FITS input in these forms.
+    except KeyError as exc:
+        raise LightCurveError(f"the file has no table {layout.hdu}") from exc
+    except (OSError, ValueError, TypeError, IndexError) as exc:
+        # Unreadable, truncated and non-FITS input come in these forms.
         text = str(exc).strip().splitlines()
         raise LightCurveError(f"{type(exc).__name__}: {text[0] if text else ''}"[:200]) from exc
+
+
+def _assemble(
+    layout: Layout,
+    header: dict[str, int | float | str],
+    data: np.ndarray,
+    window: TimeRange | None,
+    columns: frozenset[str] | None,
+) -> LightCurve:
+    """The light curve from the table's records ``data`` (a memmap or astropy's FITS_rec),
+    reading only the rows of ``window``."""
+    names = list(data.dtype.names or ())
+    upper = {n.upper(): n for n in names}
+    for wanted in (layout.time_column, layout.status_column):
+        if wanted not in upper:
+            raise LightCurveError(f"{layout.hdu} lacks {wanted}")
+    start, stop = 0, len(data)
+    if window is not None:
+        start, stop = row_range(data[upper[layout.time_column]], layout.mjd_offset, window)
+    rows = data[start:stop]
+    raw = _native(rows[upper[layout.time_column]], "f8")
+    status = _native(rows[upper[layout.status_column]], "i4")
+    photometry: list[Photometry] = []
+    for name in names:
+        found = _classify(name)
+        if found is None or (columns is not None and found[0] not in columns):
+            continue
+        column = rows[name]
+        if column.ndim != 1 or column.dtype.kind not in "fi":
+            continue
+        dtype = "f8" if column.dtype.itemsize > 4 else "f4"
+        values = _native(column, dtype)
+        out_name, kind, band = found
+        if any(p.name == out_name for p in photometry):
+            continue  # a second column of the same meaning: the first one is kept
+        if kind == "error" and layout.family == "v1-3":
+            # Versions 1-3 write -1 for "no valid error": null here.
+            values[values == -1] = np.nan
+        photometry.append(Photometry(out_name, name.upper(), kind, band, values))
     valid = np.isfinite(raw) & (raw > 0)
     time = np.full(raw.shape, np.nan)
     time[valid] = raw[valid] + layout.mjd_offset
+    if window is not None:
+        keep = valid.copy()
+        if window[0] is not None:
+            keep &= time >= window[0]
+        if window[1] is not None:
+            keep &= time <= window[1]
+        if not keep.all():
+            time, status = time[keep], status[keep]
+            photometry = [replace(p, values=p.values[keep]) for p in photometry]
     return LightCurve(layout, time, status, photometry, header)
+
+
+def photometry_names(fits_columns: list[str]) -> list[str]:
+    """The document names of the photometry a table with ``fits_columns`` holds, in order
+    (the choices a cut-out offers)."""
+    found: list[str] = []
+    for name in fits_columns:
+        classified = _classify(name)
+        if classified is not None and classified[0] not in found:
+            found.append(classified[0])
+    return found

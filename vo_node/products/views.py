@@ -6,6 +6,8 @@ A product the caller may not see and a product that does not exist get the same 
 without credentials, 403 with), so the answer never tells that a proprietary product exists.
 The file comes from a storage site whose copy is good, the other site if that one is gone;
 ranges and conditional requests (ETag = the file's sha256) are served by werkzeug.
+``/products/<id>/preview.png``: a plot of its light curve (:mod:`vo_node.products.preview`),
+rendered on the first request and then served from the disk cache, under the same policy.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from flask import Blueprint, Response, current_app, send_file, stream_with_conte
 
 from vo_node.auth.views import caller_transaction, refused
 from vo_node.db.policy import ProductFile, visible_file
-from vo_node.products import documents
+from vo_node.products import documents, preview
 from vo_node.products.lightcurve import LightCurve, LightCurveError, read_lightcurve
 from vo_node.storage import MirroredStore
 
@@ -31,12 +33,8 @@ def not_available(product_id: int | str) -> Response:
 
 
 def _stored_path(store: MirroredStore, product: ProductFile) -> str | None:
-    ordered = sorted(store.sites, key=lambda s: s.name not in product.good_sites)
-    for site in ordered:
-        path = site.path(product.archive_path)
-        if path.is_file():
-            return str(path)
-    return None
+    path = store.readable(product.archive_path, product.good_sites)
+    return None if path is None else str(path)
 
 
 def _unreadable(product_id: int) -> Response:
@@ -105,3 +103,46 @@ def votable(product_id: int) -> Response:
 @bp.get("/<int:product_id>.csv")
 def csv(product_id: int) -> Response:
     return _lightcurve_document(product_id, documents.csv, documents.CSV_MIME, ".csv")
+
+
+class _NoCopy(Exception):
+    """No stored copy of the product can be read as its light curve (a 503)."""
+
+
+@bp.get("/<int:product_id>/preview.png")
+def preview_png(product_id: int) -> Response:
+    # The policy first, on every request: the cache is shared by all callers.
+    with caller_transaction() as conn:
+        product = visible_file(conn, product_id)
+    if product is None:
+        return not_available(product_id)
+    cache = preview.PreviewCache(current_app.config["VO_NODE_SETTINGS"].preview_root)
+
+    def render() -> bytes:
+        # Only on a miss: a cached preview needs neither the stored file nor matplotlib.
+        # A hit is served even while no copy can be read: it was drawn from these very
+        # bytes (the key is their sha256).
+        path = _stored_path(current_app.extensions["vo_node.store"], product)
+        if path is None:
+            raise _NoCopy
+        try:
+            lightcurve = read_lightcurve(path, product.layout)
+        except LightCurveError as exc:
+            current_app.logger.warning("product %s: %s: %s", product_id, path, exc)
+            raise _NoCopy from exc
+        return preview.render_png(lightcurve, product)
+
+    try:
+        cached = cache.get(product, render)
+    except _NoCopy:
+        return _unreadable(product_id)
+    response = send_file(
+        cached,
+        mimetype="image/png",
+        etag=cache.key(product),
+        conditional=True,
+        max_age=0,
+    )
+    # Previews differ per caller (the policy): no shared cache may keep them.
+    response.cache_control.private = True
+    return response

@@ -42,6 +42,7 @@ def tap_executor(settings: Settings) -> Executor:
             identity=job.owner,
             on_backend=job.on_backend,
             uploads=uploads,
+            links_url=f"{settings.public_url}/datalink/links",
         )
         path = job.output_dir / f"result.{tap.format.extension}"
         with path.open("wb") as out:

@@ -8,13 +8,16 @@ closed. Sync streams them to the client; async writes them to a file.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from tap_schema import METADATA, Column
 from vo_node.adql import OutputColumn, Translation, translate
+from vo_node.datalink.descriptors import links_descriptor
 from vo_node.formats import Format, resolve_format
 from vo_node.http.params import DaliParams, UsageError
 from vo_node.query import QueryResult, QueryRunner, ResultColumn, streamed
@@ -86,6 +89,22 @@ def result_fields(
     return fields
 
 
+LINKS_FIELD_ID = "datalink_id"
+
+
+def _with_links(
+    declared: Sequence[OutputColumn], fields: list[FieldSpec], links_url: str
+) -> tuple[list[FieldSpec], str | None]:
+    """The fields with an XML ID on the first that holds DataLink identifiers, and the
+    descriptor that refers to it; the fields unchanged and None when none does."""
+    for index, out in enumerate(declared[: len(fields)]):
+        if out.column is not None and out.column.datalink:
+            marked = list(fields)
+            marked[index] = dataclasses.replace(fields[index], id=LINKS_FIELD_ID)
+            return marked, links_descriptor(links_url, LINKS_FIELD_ID)
+    return fields, None
+
+
 @lru_cache(maxsize=4096)
 def _declared_field(column: Column, name: str) -> FieldSpec:
     return FieldSpec.from_column(column, name=name)
@@ -106,8 +125,12 @@ def execute(
     identity: str | None = None,
     on_backend: Callable[[int], None] | None = None,
     uploads: Sequence[UploadedTable] = (),
+    links_url: str | None = None,
 ) -> Iterator[bytes]:
     """Start the query; return the result document's chunks (the query ends with them).
+
+    ``links_url`` (the DataLink {links} endpoint): a VOTable result with a column of dataset
+    identifiers (declared ``datalink``) carries a service descriptor for it.
 
     Everything that can fail before the first row (ADQL errors, database refusals, a
     timeout while planning) raises here, so the caller can answer with an error document.
@@ -141,12 +164,14 @@ def execute(
 
     def write(result: QueryResult) -> Iterable[bytes]:
         fields = described if result.copied else result_fields(translation.columns, result.columns)
-        infos = [("QUERY", tap.query)]
+        options: dict[str, Any] = {"resource_infos": [("QUERY", tap.query)]}
+        if tap.format.descriptors and links_url is not None:
+            fields, descriptor = _with_links(translation.columns, fields, links_url)
+            if descriptor is not None:
+                options["after"] = [descriptor]
         if result.copied and copied_writer is not None:
             types = [c.type_oid for c in result.columns]
-            return copied_writer(
-                fields, result.rows, tap.maxrec, copy_types=types, resource_infos=infos
-            )
-        return tap.format.writer(fields, result.rows, tap.maxrec, resource_infos=infos)
+            return copied_writer(fields, result.rows, tap.maxrec, copy_types=types, **options)
+        return tap.format.writer(fields, result.rows, tap.maxrec, **options)
 
     return streamed(context, write)

@@ -52,6 +52,7 @@ def sync() -> Response:
             settings.sync_timeout,
             identity=caller(),
             uploads=uploads,
+            links_url=f"{settings.public_url}/datalink/links",
         )
     except Exception as exc:  # rendered in the protocol's own form, at the edge
         return dali_error(exc)

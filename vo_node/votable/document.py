@@ -118,6 +118,7 @@ def write_votable(
     resource_infos: Sequence[tuple[str, str]] = (),
     outcome: Outcome | None = None,
     copy_types: Sequence[int] | None = None,
+    after: Sequence[str] = (),
 ) -> Iterator[bytes]:
     """Stream a VOTable 1.4 result document of ``fields`` and at most ``maxrec`` ``rows``.
 
@@ -134,6 +135,9 @@ def write_votable(
     ``copy_types`` (BINARY2 only): the rows are PostgreSQL binary COPY rows of these type
     OIDs, one per field, encoded without becoming Python values (:mod:`copyrows`; the caller
     checked :func:`copyrows.copy_supported`).
+
+    ``after``: further RESOURCE elements (XML text, e.g. DataLink service descriptors) that
+    follow the results RESOURCE.
 
     The arguments are checked now (ValueError), before the first byte is produced; the
     returned iterator yields chunks of about 64 kB.
@@ -176,11 +180,13 @@ def write_votable(
     # A binary COPY row is about as long as its BINARY2 row: batches by their bytes.
     measure = None if copy_types is None else len
     batches = RowBatches(rows, maxrec, outcome, target_bytes=target, row_bytes=measure)
-    return _stream("\n".join(head), data_end, encoder, batches, serialization == "binary2")
+    return _stream(
+        "\n".join(head), data_end, encoder, batches, serialization == "binary2", "".join(after)
+    )
 
 
 def _stream(
-    head: str, data_end: str, encoder: _Encoder, batches: RowBatches, binary: bool
+    head: str, data_end: str, encoder: _Encoder, batches: RowBatches, binary: bool, after: str
 ) -> Iterator[bytes]:
     outcome = batches.outcome
     # The head goes out with the first data (or the whole of a small result in one write):
@@ -216,6 +222,6 @@ def _stream(
     if outcome.status != OK:
         message = outcome.message if outcome.status == ERROR else None
         tail.append(status_info(outcome.status, message, outcome.hint))
-    tail.append("</RESOURCE>\n</VOTABLE>\n")
+    tail.append(f"</RESOURCE>\n{after}</VOTABLE>\n")
     pending += "\n".join(tail).encode("utf-8")
     yield bytes(pending) if start is None else start + pending

@@ -72,6 +72,8 @@ class FieldSpec:
     ref: str | None = None
     timesys: TimeSys | None = None
     region: str | None = None
+    # The FIELD's XML ID, for PARAMs that refer to it (a DataLink service descriptor's ID).
+    id: str | None = None
     # Derived from arraysize: the fixed length, or (variable) the bound, None when unbounded.
     length: int | None = field(init=False, repr=False, compare=False)
     variable: bool = field(init=False, repr=False, compare=False)
@@ -101,6 +103,8 @@ class FieldSpec:
             object.__setattr__(self, "ref", self.timesys.id)
         if self.ref is not None and not is_ncname(self.ref):
             raise ValueError(f"field {self.name}: ref {self.ref!r} is not an XML NCName")
+        if self.id is not None and not is_ncname(self.id):
+            raise ValueError(f"field {self.name}: ID {self.id!r} is not an XML NCName")
         if self.region is not None and (
             self.region not in REGION_KINDS or self.datatype not in TEXT_TYPES
         ):
@@ -141,6 +145,7 @@ class FieldSpec:
     def attributes(self) -> list[tuple[str, str | None]]:
         """The FIELD element's attributes, in the order VOTable documents usually show."""
         return [
+            ("ID", self.id),
             ("name", self.name),
             ("datatype", self.datatype),
             ("arraysize", self.arraysize),

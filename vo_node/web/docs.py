@@ -1,0 +1,31 @@
+"""``/docs/lightcurves``: what the light-curve documents hold (DataLink's ``#documentation``
+link), so that a user who opens a VOTable, a CSV file or a cut-out can read its columns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, render_template
+
+from vo_node.datalink.descriptors import CUTOUT_FORMATS
+from vo_node.products.documents import FLUX_UNIT
+from vo_node.products.lightcurve import LAYOUTS
+
+bp = Blueprint("docs", __name__, url_prefix="/docs")
+
+
+@bp.get("/lightcurves")
+def lightcurves() -> Any:
+    settings = current_app.config["VO_NODE_SETTINGS"]
+    response = current_app.make_response(
+        render_template(
+            "lightcurves.html",
+            settings=settings,
+            layouts=LAYOUTS.values(),
+            flux_unit=FLUX_UNIT,
+            formats=CUTOUT_FORMATS,
+        )
+    )
+    response.cache_control.public = True
+    response.cache_control.max_age = 3600
+    return response
