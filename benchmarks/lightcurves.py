@@ -265,7 +265,9 @@ def _measure_ssa(
     }
     # The request as the service reads it, and the very SQL it runs for it.
     query = SsaQuery.parse(DaliParams(params.items()), settings)
-    built = build(query, settings.published_config()["did_base"], settings.node_title)
+    built = build(
+        query, settings.published_config()["did_base"], settings.node_title, settings.public_url
+    )
     url = base + "/ssa"
     seen: dict[str, Any] = {}
     direct = Direct(db)

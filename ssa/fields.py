@@ -31,8 +31,10 @@ PUBDID_ID = "ssa_pubdid"  # XML ID of the FIELD holding each row's dataset ident
 
 @dataclass(frozen=True)
 class SsaField:
-    """One result column: ``sql`` is a SELECT-list expression over ``corot.products`` in which
-    ``{did_base}`` and ``{publisher}`` stand for the node's constants (filled in as literals)."""
+    """One result column: ``sql`` is a SELECT-list expression over ``corot.products`` and
+    ``fmt`` (the format of the row: ``mime``, the URL ``suffix``) in which ``{did_base}``,
+    ``{base_url}`` and ``{publisher}`` stand for the node's constants (filled in as
+    literals)."""
 
     spec: FieldSpec
     sql: str
@@ -79,13 +81,16 @@ FIELDS: tuple[SsaField, ...] = (
             utype="ssa:Access.Reference",
             ucd="meta.ref.url;meta.dataset",
         ),
-        "access_url",
+        "{base_url} || '/products/' || product_id || fmt.suffix",
     ),
     SsaField(
         _text("ssa_format", "ssa:Access.Format", "meta.code.mime", "MIME type of the dataset"),
-        f"'{FITS_MIME}'",
+        "fmt.mime",
     ),
-    SsaField(_published("file_size", name="ssa_size", utype="ssa:Access.Size"), "file_size"),
+    SsaField(
+        _published("file_size", name="ssa_size", utype="ssa:Access.Size"),
+        f"CASE WHEN fmt.mime = '{FITS_MIME}' THEN file_size END",  # others are made on request
+    ),
     SsaField(
         _text(
             "ssa_dstitle",

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ssa.fields import BAND_MAX_M, BAND_MIN_M
+from ssa.fields import BAND_MAX_M, BAND_MIN_M, FITS_MIME
 from vo_node.http.params import DaliParams, UsageError
 from vo_node.settings import Settings
 
@@ -21,13 +21,35 @@ MJD_EPOCH = datetime(1858, 11, 17, tzinfo=UTC)
 DEFAULT_SIZE = 1 / 60  # degrees (a diameter): SSA 1.1 8.4.1 asks for a default "nearby"
 MAX_SIZE = 360.0  # a diameter: a cone of radius 180 degrees covers the sky
 CHANNELS = ("exo", "astero")
-# Formats the service offers datasets in (SSA 1.1 section 8.4.1.4): the FITS files only.
-# COMPLIANT asks for Spectrum-DM serialisations, which the archive does not hold.
-_FITS_FORMATS = {"all", "native", "fits", "application/fits", "image/fits"}
-_OTHER_FORMATS = {
-    "compliant", "votable", "application/x-votable+xml", "xml", "text/xml", "graphic",
-    "image/png", "image/jpeg", "text/csv", "csv", "text/plain", "ascii",
-}  # fmt: skip
+# Formats the service offers each dataset in (SSA 1.1 section 8.4.1.4), one result row per
+# dataset and format: the archived FITS file (the native format), the light-curve VOTable,
+# CSV, and the PNG plot (a "graphic"). FORMAT names them by MIME type or by SSA's keywords.
+# Without FORMAT only the FITS files are listed: one row per light curve, as clients show
+# results (FORMAT=all lists every format). COMPLIANT asks for Spectrum-DM serialisations,
+# which the archive does not hold: no rows.
+VOTABLE_MIME = "application/x-votable+xml"
+CSV_MIME = "text/csv"
+PNG_MIME = "image/png"
+DATASET_FORMATS = (FITS_MIME, VOTABLE_MIME, CSV_MIME, PNG_MIME)
+_FORMAT_NAMES: dict[str, tuple[str, ...]] = {
+    "all": DATASET_FORMATS,
+    "native": (FITS_MIME,),
+    "fits": (FITS_MIME,),
+    "application/fits": (FITS_MIME,),
+    "image/fits": (FITS_MIME,),
+    "votable": (VOTABLE_MIME,),
+    "application/x-votable+xml": (VOTABLE_MIME,),
+    "xml": (VOTABLE_MIME,),
+    "text/xml": (VOTABLE_MIME,),
+    "csv": (CSV_MIME,),
+    "text/csv": (CSV_MIME,),
+    "ascii": (CSV_MIME,),
+    "text/plain": (CSV_MIME,),
+    "graphic": (PNG_MIME,),
+    "image/png": (PNG_MIME,),
+    "compliant": (),
+    "image/jpeg": (),
+}
 _TARGET = re.compile(r"\s*(?:corot[\s_-]*)?(\d{1,12})\s*\Z", re.IGNORECASE)
 _ISO = re.compile(r"\s*\d{4}-\d\d")
 
@@ -51,8 +73,9 @@ PARAMETERS: tuple[SsaParameter, ...] = (
                  "the light curve must overlap; either end may be left open", "d"),
     SsaParameter("BAND", "char", "Wavelength interval a/b the data must overlap (CoRoT covers "
                  f"{BAND_MIN_M:g}/{BAND_MAX_M:g})", "m", "em.wl"),
-    SsaParameter("FORMAT", "char", "all, compliant, native, fits (application/fits), votable, "
-                 "or metadata for this description"),
+    SsaParameter("FORMAT", "char", "all, native or fits (application/fits, the default), "
+                 "votable, csv, graphic (image/png), compliant, or metadata for this "
+                 "description"),
     SsaParameter("MAXREC", "int", "Most records to return"),
     SsaParameter("TOP", "int", "Return only this many records, nearest POS first"),
     SsaParameter("TARGETNAME", "char", "CoRoT designation ('CoRoT 102890318') or CoRoT ID"),
@@ -84,6 +107,7 @@ class SsaQuery:
     run_code: str | None = None
     top: int | None = None
     echoed: tuple[tuple[str, str], ...] = ()
+    formats: tuple[str, ...] = (FITS_MIME,)  # MIME types of the rows, in DATASET_FORMATS order
 
     @classmethod
     def parse(cls, params: DaliParams, settings: Settings) -> SsaQuery:
@@ -98,7 +122,10 @@ class SsaQuery:
         formats = _formats(params.get("FORMAT"))
         if "metadata" in formats:
             return cls(maxrec=0, metadata=True, echoed=echoed)
-        possible = bool(formats & _FITS_FORMATS) or not formats
+        offered = (
+            {mime for name in formats for mime in _FORMAT_NAMES[name]} if formats else {FITS_MIME}
+        )
+        possible = bool(offered)
         pos = _pos(params.get("POS"))
         size = _size(params.get("SIZE"))
         if size is not None and pos is None:
@@ -123,6 +150,7 @@ class SsaQuery:
             mtime=_mtime(params.get("MTIME")),
             run_code=(params.get("RUNID") or "").strip() or None,
             top=top,
+            formats=tuple(m for m in DATASET_FORMATS if m in offered) or (FITS_MIME,),
             echoed=echoed,
         )
 
@@ -141,11 +169,11 @@ def _formats(text: str | None) -> set[str]:
     if text is None or not text.strip():
         return set()
     wanted = {part.strip().lower() for part in text.split(",") if part.strip()}
-    unknown = wanted - _FITS_FORMATS - _OTHER_FORMATS - {"metadata"}
+    unknown = wanted - set(_FORMAT_NAMES) - {"metadata"}
     if unknown:
         raise UsageError(
             f"FORMAT={text} is not understood",
-            hint="use all, compliant, native, fits, votable or metadata",
+            hint="use all, native, fits, votable, csv, graphic, a MIME type or metadata",
         )
     return wanted
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from psycopg import sql
 
-from ssa.fields import FIELDS, ICRS, PUBDID_ID, SPECS
-from ssa.params import SsaQuery
+from ssa.fields import FIELDS, FITS_MIME, ICRS, PUBDID_ID, SPECS
+from ssa.params import CSV_MIME, PNG_MIME, VOTABLE_MIME, SsaQuery
 from vo_node.datalink.descriptors import links_descriptor
 from vo_node.query import QueryResult, QueryRunner, streamed
 from vo_node.votable import write_votable
@@ -33,17 +33,38 @@ class SsaSql:
     params: list[Any]
 
 
-def select_list(did_base: str, publisher: str) -> sql.Composed:
+# Where each format of a product is served, after {base_url}/products/<id>.
+SUFFIXES = {FITS_MIME: ".fits", VOTABLE_MIME: ".vot", CSV_MIME: ".csv", PNG_MIME: "/preview.png"}
+
+
+def select_list(did_base: str, publisher: str, base_url: str) -> sql.Composed:
     """The SELECT list of :data:`ssa.fields.FIELDS`, the node's constants as literals."""
     return sql.SQL(", ").join(
-        sql.SQL(field.sql).format(did_base=sql.Literal(did_base), publisher=sql.Literal(publisher))
+        sql.SQL(field.sql).format(
+            did_base=sql.Literal(did_base),
+            publisher=sql.Literal(publisher),
+            base_url=sql.Literal(base_url),
+        )
         + sql.SQL(" AS ")
         + sql.Identifier(field.spec.name)
         for field in FIELDS
     )
 
 
-def build(query: SsaQuery, did_base: str, publisher: str) -> SsaSql:
+def _formats(formats: tuple[str, ...]) -> sql.Composed:
+    """The formats of the rows as a VALUES list ``fmt(k, mime, suffix)``: one row per product
+    and format."""
+    return sql.SQL("(VALUES {}) AS fmt(k, mime, suffix)").format(
+        sql.SQL(", ").join(
+            sql.SQL("({}, {}, {})").format(
+                sql.Literal(k), sql.Literal(mime), sql.Literal(SUFFIXES[mime])
+            )
+            for k, mime in enumerate(formats)
+        )
+    )
+
+
+def build(query: SsaQuery, did_base: str, publisher: str, base_url: str) -> SsaSql:
     """The SQL for ``query`` (SSA 1.1 section 8.4): every constraint ANDed together."""
     where: list[sql.Composable] = []
     params: list[Any] = []
@@ -81,16 +102,18 @@ def build(query: SsaQuery, did_base: str, publisher: str) -> SsaSql:
     if query.run_code is not None:
         where.append(sql.SQL("run_code = %s"))
         params.append(query.run_code)
-    statement = sql.SQL("SELECT {} FROM corot.products").format(select_list(did_base, publisher))
+    statement = sql.SQL("SELECT {} FROM corot.products CROSS JOIN {}").format(
+        select_list(did_base, publisher, base_url), _formats(query.formats)
+    )
     if where:
         statement += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(where)
     # Nearest first when there is a centre (the Query.Score order SSA suggests), else by id:
     # the same request gives the same rows, and TOP picks the best.
     if query.pos is not None:
-        statement += sql.SQL(" ORDER BY pos <-> {}, product_id").format(_CENTRE)
+        statement += sql.SQL(" ORDER BY pos <-> {}, product_id, fmt.k").format(_CENTRE)
         params += list(query.pos)
     else:
-        statement += sql.SQL(" ORDER BY product_id")
+        statement += sql.SQL(" ORDER BY product_id, fmt.k")
     # One row past MAXREC tells an overflow (the runner reads no more); TOP is a plain cut.
     limit = query.maxrec + 1 if query.top is None else min(query.top, query.maxrec + 1)
     statement += sql.SQL(" LIMIT {}").format(sql.Literal(limit))
@@ -104,7 +127,7 @@ def execute(
     *,
     did_base: str,
     publisher: str,
-    links_url: str,
+    base_url: str,
     identity: str | None = None,
 ) -> Iterator[bytes]:
     """Start the query; return the result VOTable's chunks (the query ends with them).
@@ -112,7 +135,7 @@ def execute(
     Errors before the first row (the database refusing, a timeout, no database) raise here,
     so that the caller can answer with an error document.
     """
-    built = build(query, did_base, publisher)
+    built = build(query, did_base, publisher, base_url)
     context = runner.run(
         built.statement, built.params, maxrec=query.maxrec, timeout_s=timeout_s, identity=identity
     )
@@ -128,7 +151,7 @@ def execute(
             resource_infos=RESULT_INFOS,
             table_name="results",
             # Every row's dataset has its DataLink links (SSA results, DataLink 1.1 4.1).
-            after=[links_descriptor(links_url, PUBDID_ID)],
+            after=[links_descriptor(f"{base_url}/datalink/links", PUBDID_ID)],
         )
 
     return streamed(context, write)

@@ -38,7 +38,7 @@ def query_data() -> Response:
             settings.sync_timeout,
             did_base=settings.published_config()["did_base"],
             publisher=settings.node_title,
-            links_url=f"{settings.public_url}/datalink/links",
+            base_url=settings.public_url,
             identity=caller(),
         )
     except Exception as exc:  # rendered in the protocol's own form, at the edge

@@ -12,6 +12,7 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 import pyvo
 import requests
@@ -179,7 +180,31 @@ def test_metadata_band_format_maxrec_and_top(served: tuple[Node, str], tmp_path:
     assert _ids(_ssa(base, FORMAT="fits")) == everything
     assert _ids(_ssa(base, FORMAT="application/fits")) == everything
     assert _ids(_ssa(base, FORMAT="ALL")) == everything
-    assert _ids(_ssa(base, FORMAT="votable")) == set()  # the datasets are FITS files only
+    assert _ids(_ssa(base, FORMAT="compliant")) == set()  # no Spectrum-DM serialisations
+    # One row per dataset and format: FITS (the default), VOTable, CSV, the PNG plot.
+    formats = ["application/fits", "application/x-votable+xml", "text/csv", "image/png"]
+    default, _ = _table(_ssa(base))
+    assert {str(r["ssa_format"]) for r in default} == {formats[0]}
+    every, _ = _table(_ssa(base, FORMAT="all"))
+    assert len(every) == 4 * len(everything)
+    by_product: dict[int, list[str]] = {}
+    for row in every:
+        by_product.setdefault(int(row["product_id"]), []).append(str(row["ssa_format"]))  # type: ignore[call-overload]
+    assert set(by_product) == everything
+    assert all(found == formats for found in by_product.values())
+    first = [r for r in every if int(r["product_id"]) == min(everything)]  # type: ignore[call-overload]
+    for row in first:
+        got = requests.get(str(row["ssa_acref"]), timeout=60)
+        assert got.status_code == 200 and got.headers["Content-Type"].startswith(
+            str(row["ssa_format"])
+        ), row["ssa_acref"]
+        if row["ssa_format"] == formats[0]:
+            assert len(got.content) == row["ssa_size"]
+        else:
+            assert np.ma.is_masked(row["ssa_size"])  # made on request: no size known
+    votables, _ = _table(_ssa(base, FORMAT="votable,graphic"))
+    assert {str(r["ssa_format"]) for r in votables} == {formats[1], formats[3]}
+    assert len(votables) == 2 * len(everything)
 
     rows, status = _table(_ssa(base, MAXREC=3))
     assert len(rows) == 3 and status == "OVERFLOW"
