@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -107,12 +108,42 @@ def _dtype(header: fits.Header) -> np.dtype | None:
     return np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": offset})
 
 
+@dataclass(frozen=True)
+class _Found:
+    """Where a table is in its file, and its headers (shared: callers must not change them)."""
+
+    primary_bytes: bytes
+    primary: fits.Header
+    header: fits.Header
+    dtype: np.dtype | None
+    data_start: int
+    count: int
+
+
 def map_table(path: str | Path, extname: str) -> MappedTable | None:
     """The binary table ``extname`` of the file at ``path``, mapped; None when the table uses
     what this module does not map. Raises TableFormatError (or OSError) for a file whose
-    headers are not FITS, and KeyError when no HDU has that name."""
+    headers are not FITS, and KeyError when no HDU has that name.
+
+    The headers are parsed once per file and process: stored files never change in place
+    (a new version is a new file), and the key has the file's size, inode and mtime too."""
+    stat = Path(path).stat()
+    found = _find(str(path), extname.upper(), stat.st_size, stat.st_ino, stat.st_mtime_ns)
+    if found.dtype is None:
+        return None
+    if found.count == 0:
+        rows = np.zeros(0, dtype=found.dtype)
+    else:
+        rows = np.memmap(
+            path, dtype=found.dtype, mode="r", offset=found.data_start, shape=(found.count,)
+        )
+    return MappedTable(found.primary_bytes, found.primary, found.header, rows)
+
+
+@lru_cache(maxsize=4096)
+def _find(path: str, extname: str, size: int, inode: int, mtime_ns: int) -> _Found:
+    del inode, mtime_ns  # in the key only
     with open(path, "rb") as handle:
-        size = handle.seek(0, 2)
         raw, data_start = _read_header(handle, 0)
         primary = fits.Header.fromstring(raw.decode("ascii", "replace"))
         position = data_start + _data_size(primary)
@@ -126,21 +157,15 @@ def map_table(path: str | Path, extname: str) -> MappedTable | None:
             raw, data_start = _read_header(handle, position)
             header = fits.Header.fromstring(raw.decode("ascii", "replace"))
             position = data_start + _data_size(header)
-            if str(header.get("EXTNAME", "")).strip().upper() != extname.upper():
+            if str(header.get("EXTNAME", "")).strip().upper() != extname:
                 continue
             if str(header.get("XTENSION", "")).strip() != "BINTABLE":
                 raise TableFormatError(f"{extname} is not a binary table")
             dtype = _dtype(header)
-            if dtype is None:
-                return None
             count = int(header["NAXIS2"])
-            if data_start + count * dtype.itemsize > size:
+            if dtype is not None and data_start + count * dtype.itemsize > size:
                 raise TableFormatError(f"{extname}: the table is cut short")
-            if count == 0:
-                rows = np.zeros(0, dtype=dtype)
-            else:
-                rows = np.memmap(handle, dtype=dtype, mode="r", offset=data_start, shape=(count,))
-            return MappedTable(primary_bytes, primary, header, rows)
+            return _Found(primary_bytes, primary, header, dtype, data_start, count)
     raise KeyError(f"no HDU named {extname}")
 
 
