@@ -183,9 +183,9 @@ def test_links_of_a_product_and_faults(served: tuple[Node, str], tmp_path: Path)
     for fault in (unknown, forbidden):
         assert str(fault["error_message"]).startswith("NotFoundFault: ")
         assert fault["access_url"] is None and fault["service_def"] is None
-    assert str(unknown["error_message"]).replace(f"{missing} names", "X names") == str(
+    assert str(unknown["error_message"]).replace(f"'{missing}' names", "X names") == str(
         forbidden["error_message"]
-    ).replace(f"{hidden} names", "X names")
+    ).replace(f"'{hidden}' names", "X names")
     (bad,) = _of(rows, "abc")
     assert str(bad["error_message"]).startswith("UsageFault: ")
     # Request order is kept.
@@ -377,6 +377,11 @@ def test_soda_formats_columns_and_errors(served: tuple[Node, str], tmp_path: Pat
     lines = resp.text.splitlines()
     assert lines[0].split(",") == list(full.colnames)
     assert len(lines) - 1 == int(keep.sum())
+    # Open ends: the whole light curve (points without a valid time have no place in it).
+    resp = requests.get(
+        soda, params={"ID": str(pid), "TIME": "-Inf +Inf", "RESPONSEFORMAT": "csv"}, timeout=60
+    )
+    assert len(resp.text.splitlines()) - 1 == int(np.isfinite(times).sum())
     # No TIME: the whole light curve; FITS by default.
     resp = requests.get(soda, params={"ID": str(pid), "COLUMN": "flux_white"}, timeout=60)
     assert resp.status_code == 200 and resp.headers["Content-Type"] == "application/fits"
@@ -395,12 +400,18 @@ def test_soda_formats_columns_and_errors(served: tuple[Node, str], tmp_path: Pat
         ({**window, "TIME": "a b"}, 400, "not a number"),
         ({**window, "TIME": f"{high} {low}"}, 400, "must not exceed"),
         ({**window, "TIME": "40000 40001"}, 400, "NoOverlap"),
+        ({**window, "TIME": "inf inf"}, 400, "NoOverlap"),
+        ({**window, "TIME": "-1e400 -1e401"}, 400, "NoOverlap"),
+        ({**window, "TIME": "1_0 20"}, 400, "not a number"),
+        ({**window, "TIME": "10\u00a020"}, 400, "two MJDs"),
+        ({"ID": "9" * 3000}, 400, "UsageFault"),
         ({**window, "COLUMN": "flux_purple"}, 400, "not a column"),
         ({**window, "RESPONSEFORMAT": "image/png"}, 400, "not offered"),
     ]
     for params, status, fragment in errors:
         resp = requests.get(soda, params=params, timeout=60)
         assert resp.status_code == status, (params, resp.status_code)
+        assert len(resp.content) < 2000, params  # a huge value is not echoed whole
         assert resp.headers["Content-Type"].startswith("application/x-votable+xml"), params
         assert b'value="ERROR"' in resp.content and fragment.encode() in resp.content, params
     # Hidden and unknown products: the same refusal as a download.
@@ -411,10 +422,10 @@ def test_soda_formats_columns_and_errors(served: tuple[Node, str], tmp_path: Pat
         for i in (hidden, missing)
     ]
     assert [a.status_code for a in answers] == [401, 401]
-    assert answers[0].text.replace(f": {hidden} names", ": X names") == answers[1].text.replace(
-        f": {missing} names", ": X names"
+    assert answers[0].text.replace(f": '{hidden}' names", ": X names") == answers[1].text.replace(
+        f": '{missing}' names", ": X names"
     )
-    assert "NotFoundFault: X names" in answers[0].text.replace(f": {hidden} names", ": X names")
+    assert "NotFoundFault: X names" in answers[0].text.replace(f": '{hidden}' names", ": X names")
     assert all(a.headers["WWW-Authenticate"] for a in answers)
 
 
@@ -498,3 +509,35 @@ def test_datalinklint_and_votlint(served: tuple[Node, str], tmp_path: Path) -> N
         )
         out = (votlint.stdout + votlint.stderr).strip()
         assert votlint.returncode == 0 and out == "", f"{name}:\n{out[:2000]}"
+
+
+def test_a_damaged_file_spoils_only_its_own_links(served: tuple[Node, str], tmp_path: Path) -> None:
+    """A stored file whose table header is nonsense (both copies): its {links} still answer
+    (the cut-out descriptor without column choices), next to other products' links; its
+    cut-out, documents and preview are 503, never a 500."""
+    node, base = served
+    (bad, path), (good, _) = node.public_rows(
+        "SELECT product_id, archive_path FROM archive.products WHERE layout = 'v4-exo'"
+        " ORDER BY product_id LIMIT 2"
+    )
+    for root in node.settings.roots:
+        stored = root / str(path)
+        data = bytearray(stored.read_bytes())
+        start = data.index(b"XTENSION= 'BINTABLE'")
+        card = data.index(b"NAXIS2  =", start)
+        data[card : card + 80] = b"NAXIS2  = 1e400".ljust(80)
+        stored.write_bytes(bytes(data))
+    rows, tree, _ = _links(base, [str(bad), str(good)], tmp_path)
+    assert _of(rows, str(bad)) and _of(rows, str(good))
+    assert all(r["error_message"] is None for r in rows)
+    (cut,) = _semantics(_of(rows, str(bad)), "#cutout")
+    assert not list(_descriptor(tree, str(cut["service_def"]))["COLUMN"].iter(f"{VO}OPTION"))
+    for url in (
+        f"{base}/datalink/soda?ID={bad}",
+        f"{base}/products/{bad}.vot",
+        f"{base}/products/{bad}.csv",
+        f"{base}/products/{bad}/preview.png",
+    ):
+        resp = requests.get(url, timeout=60)
+        assert resp.status_code == 503, (url, resp.status_code, resp.text[:300])
+        assert "Traceback" not in resp.text

@@ -28,9 +28,9 @@ def _one_per_layout(rows: list[tuple[object, ...]]) -> dict[str, tuple[int, str,
     return found
 
 
-def _cached(root: Path, sha: str) -> Path:
-    """Where the documented cache layout keeps the preview of the file ``sha``."""
-    return root / sha[:2] / f"{sha}-{preview.RENDER_VERSION}.png"
+def _cached(root: Path, sha: str, pid: object) -> Path:
+    """Where the documented cache layout keeps the preview of product ``pid``, file ``sha``."""
+    return root / sha[:2] / f"{sha}-{pid}-{preview.RENDER_VERSION}.png"
 
 
 def _files(root: Path) -> set[Path]:
@@ -65,11 +65,11 @@ def test_previews_of_every_layout_are_rendered_once_and_cached(
     for layout in sorted(PUBLIC_LAYOUTS):
         pid, _, sha = public[layout]
         # The root outlives one test (it is under the session's var_dir): start from a miss.
-        _cached(root, sha).unlink(missing_ok=True)
+        _cached(root, sha, pid).unlink(missing_ok=True)
         before = _files(root)
         first = requests.get(f"{base}/products/{pid}/preview.png", timeout=60)
         _check_png(first)
-        path = _cached(root, sha)
+        path = _cached(root, sha, pid)
         assert _files(root) - before == {path}, layout
         assert before - _files(root) == set()
         assert path.read_bytes() == first.content
@@ -82,7 +82,7 @@ def test_previews_of_every_layout_are_rendered_once_and_cached(
         assert _files(root) - before == {path}
 
         etag = first.headers["ETag"]
-        assert etag == f'"{sha}-{preview.RENDER_VERSION}"' == second.headers["ETag"]
+        assert etag == f'"{sha}-{pid}-{preview.RENDER_VERSION}"' == second.headers["ETag"]
         again = requests.get(
             f"{base}/products/{pid}/preview.png", headers={"If-None-Match": etag}, timeout=60
         )
@@ -101,7 +101,7 @@ def test_previews_follow_the_policy(served: tuple[Node, str]) -> None:
     assert absent.status_code == 401
     for pid, layout, sha in n1.values():
         assert pid not in visible
-        _cached(root, sha).unlink(missing_ok=True)
+        _cached(root, sha, pid).unlink(missing_ok=True)
         before = _files(root)
         hidden = requests.get(f"{base}/products/{pid}/preview.png", timeout=30)
         assert hidden.status_code == absent.status_code, layout
@@ -122,7 +122,7 @@ def test_previews_follow_the_policy(served: tuple[Node, str]) -> None:
         "SELECT product_id, archive_path, sha256 FROM archive.products"
         " ORDER BY product_id DESC LIMIT 1"
     )[0]
-    _cached(root, str(cut_sha).strip()).unlink(missing_ok=True)
+    _cached(root, str(cut_sha).strip(), cut).unlink(missing_ok=True)
     for storage in node.settings.roots:
         stored = storage / str(archive_path)
         stored.write_bytes(stored.read_bytes()[:4000])
@@ -263,27 +263,34 @@ def test_the_envelope_keeps_the_extremes_of_every_column() -> None:
 
 
 def test_the_cache_renders_once_and_writes_whole_files(tmp_path: Path) -> None:
-    cache = preview.PreviewCache(tmp_path / "previews")
+    root = tmp_path / "previews"
+    cache = preview.PreviewCache(root)
     calls: list[int] = []
 
-    def make() -> bytes:
+    def make() -> tuple[bytes, bool]:
         calls.append(1)
-        return b"png bytes"
+        return b"png bytes", True
 
-    path = cache.get(_PRODUCT_FILE, make)
-    assert path == _cached(tmp_path / "previews", "ab" * 32)
+    assert cache.get(_PRODUCT_FILE, make) == b"png bytes"
+    path = _cached(root, "ab" * 32, 1)
     assert path.read_bytes() == b"png bytes"
-    assert cache.get(_PRODUCT_FILE, make) == path and len(calls) == 1
+    assert cache.get(_PRODUCT_FILE, make) == b"png bytes" and len(calls) == 1
+    # The same file as another product: its own picture (the title names the product).
+    twin = ProductFile(**{**_PRODUCT_FILE.__dict__, "product_id": 2})
+    assert cache.key(twin) != cache.key(_PRODUCT_FILE)
 
     other = ProductFile(**{**_PRODUCT_FILE.__dict__, "sha256": "cd" * 32})
 
-    def broken() -> bytes:
+    def broken() -> tuple[bytes, bool]:
         raise RuntimeError("no picture")
 
     with pytest.raises(RuntimeError):
         cache.get(other, broken)
     # Nothing cached, and no temporary file left behind.
-    assert _files(tmp_path / "previews") == {path}
+    assert _files(root) == {path}
+    # Drawn from a copy not known to be good: served, not kept.
+    assert cache.get(other, lambda: (b"unsure", False)) == b"unsure"
+    assert _files(root) == {path}
 
     bad = ProductFile(**{**_PRODUCT_FILE.__dict__, "sha256": "../" * 20 + "abcd"})
     with pytest.raises(ValueError):

@@ -186,11 +186,17 @@ class MirroredStore:
         for site in self.sites:
             site.check()
 
-    def readable(self, relpath: str, good_sites: Iterable[str]) -> Path | None:
+    def readable(
+        self, relpath: str, good_sites: Iterable[str], *, good_only: bool = False
+    ) -> Path | None:
         """A stored copy to read: on a site whose copy the last check found good if one is
-        there, else on any site that has the file; None when no site has it."""
+        there, else (unless ``good_only``) on any site that has the file; None when there is
+        none. What is derived from a copy and kept (previews, header caches) should come from
+        a good one."""
         good = set(good_sites)
         for site in sorted(self.sites, key=lambda s: s.name not in good):
+            if good_only and site.name not in good:
+                break
             path = site.path(relpath)
             if path.is_file():
                 return path

@@ -98,7 +98,6 @@ def soda_descriptor(
     column_param = _param(
         "COLUMN",
         "",
-        ucd="meta.id;meta.main",
         description=(
             "Photometric columns to keep (repeat for several; default: all); time and "
             "status always come along"
@@ -107,7 +106,7 @@ def soda_descriptor(
     )
     return _resource(
         resource_id,
-        "cutout",
+        resource_id,  # names are unique in a document (one descriptor per light curve)
         "SODA cut-out of the light curve: the points within a time interval",
         [
             _param("standardID", SODA_STANDARD_ID),

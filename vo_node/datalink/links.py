@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import psycopg
 
 from vo_node.datalink.ids import did, parse_id
+from vo_node.http.params import quoted
 from vo_node.votable import FieldSpec
 
 STANDARD_ID = "ivo://ivoa.net/std/DataLink#links-1.1"
@@ -186,14 +187,15 @@ class Urls:
 
 def not_found(identifier: str) -> Row:
     message = (
-        f"NotFoundFault: {identifier} names no product of this archive that is available to you"
+        f"NotFoundFault: {quoted(identifier)} names no product of this archive that is "
+        "available to you"
     )
     return _row(identifier, error=message, semantics="#this")
 
 
 def usage_fault(identifier: str, did_base: str) -> Row:
     message = (
-        f"UsageFault: {identifier!r} is not an identifier of this service; expected "
+        f"UsageFault: {quoted(identifier)} is not an identifier of this service; expected "
         f"{did_base}?<number> or a product_id"
     )
     # A fault row still names what it stands for: the dataset itself (DataLink 1.1, 3.4).
@@ -391,7 +393,8 @@ def plan_links(conn: psycopg.Connection, identifiers: Sequence[str], urls: Urls)
     products = visible_products(conn, sorted({i for i in parsed.values() if i is not None}))
     family = relatives(conn, list(products.values()))
     plan = LinksPlan()
-    for index, text in enumerate(identifiers):
+    refs: dict[str, str] = {}  # one SODA descriptor per identifier, however often it is asked
+    for text in identifiers:
         number = parsed[text]
         if number is None:
             plan.rows.append(usage_fault(text, urls.did_base))
@@ -400,7 +403,9 @@ def plan_links(conn: psycopg.Connection, identifiers: Sequence[str], urls: Urls)
         if product is None:
             plan.rows.append(not_found(text))
             continue
-        ref = f"soda-{index}"
+        ref = refs.get(text)
+        if ref is None:
+            ref = refs[text] = f"soda-{len(refs)}"
+            plan.cutouts.append((text, ref, product))
         plan.rows.extend(product_links(text, product, family, urls, ref))
-        plan.cutouts.append((text, ref, product))
     return plan

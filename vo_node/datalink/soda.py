@@ -26,7 +26,7 @@ from astropy.io import fits
 from vo_node.datalink.descriptors import CUTOUT_FORMATS
 from vo_node.datalink.ids import parse_id
 from vo_node.db.policy import ProductFile
-from vo_node.http.params import DaliParams, UsageError
+from vo_node.http.params import DaliParams, UsageError, quoted
 from vo_node.products import documents
 from vo_node.products.fitstable import MappedTable, map_table, table_bytes
 from vo_node.products.lightcurve import (
@@ -50,7 +50,10 @@ _FORMATS = {
     "csv": "text/csv",
 }
 _SUFFIX = {"application/fits": ".fits", "application/x-votable+xml": ".vot", "text/csv": ".csv"}
-_INFINITE = {"-inf": -math.inf, "+inf": math.inf, "inf": math.inf}
+_SPACES = re.compile(r"[ \t]+")
+_NUMBER = re.compile(
+    r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf(?:inity)?)\Z", re.I
+)
 # FITS keywords that describe a table's structure: written anew for the cut-out's columns.
 _STRUCTURE = re.compile(
     r"(XTENSION|BITPIX|NAXIS\d*|PCOUNT|GCOUNT|TFIELDS|T(TYPE|FORM|UNIT|DISP|NULL|SCAL|ZERO|DIM"
@@ -78,7 +81,7 @@ class CutoutRequest:
         product_id = parse_id(identifier, did_base)
         if product_id is None:
             raise UsageError(
-                f"UsageFault: {identifier!r} is not an identifier of this service; "
+                f"UsageFault: {quoted(identifier)} is not an identifier of this service; "
                 f"expected {did_base}?<number> or a product_id"
             )
         times = params.getlist("TIME")
@@ -90,7 +93,7 @@ class CutoutRequest:
         mime = _FORMATS.get(format_text.lower())
         if mime is None:
             raise UsageError(
-                f"UsageFault: RESPONSEFORMAT={format_text} is not offered; "
+                f"UsageFault: RESPONSEFORMAT={quoted(format_text)} is not offered; "
                 f"use one of {', '.join(CUTOUT_FORMATS)}"
             )
         return cls(identifier, product_id, window, frozenset(columns) or None, mime)
@@ -101,21 +104,27 @@ class CutoutRequest:
 
 
 def _interval(text: str) -> TimeRange:
-    """A DALI interval: two numbers (MJD) separated by white space; -Inf/+Inf open an end."""
-    parts = text.split()
+    """A DALI interval: two numbers (MJD) separated by spaces; -Inf as the low end or +Inf as
+    the high end leaves that end open. Plain ASCII numbers only: Python's float() would take
+    '1_0' and other scripts' digits too."""
+    parts = _SPACES.split(text.strip(" \t"))
     if len(parts) != 2:
-        raise UsageError(f"UsageFault: TIME={text!r} is not an interval: give two MJDs, low high")
+        raise UsageError(
+            f"UsageFault: TIME={quoted(text)} is not an interval: give two MJDs, low high"
+        )
     ends: list[float] = []
     for part in parts:
-        try:
-            value = _INFINITE.get(part.lower())
-            ends.append(float(part) if value is None else value)
-        except ValueError:
-            raise UsageError(f"UsageFault: TIME={text!r}: {part!r} is not a number") from None
+        if not _NUMBER.match(part):
+            raise UsageError(f"UsageFault: TIME={quoted(text)}: {quoted(part)} is not a number")
+        ends.append(float(part))  # overflows to +-inf, as a DALI interval may say
     low, high = ends
-    if math.isnan(low) or math.isnan(high) or low > high:
-        raise UsageError(f"UsageFault: TIME={text!r}: the low end must not exceed the high end")
-    return (None if math.isinf(low) else low, None if math.isinf(high) else high)
+    if low > high:
+        raise UsageError(
+            f"UsageFault: TIME={quoted(text)}: the low end must not exceed the high end"
+        )
+    if low == math.inf or high == -math.inf:
+        raise NoOverlap(f"NoOverlap: TIME={quoted(text)} lies beyond every light curve")
+    return (None if low == -math.inf else low, None if high == math.inf else high)
 
 
 class NoOverlap(UsageError):
@@ -147,7 +156,7 @@ def file_photometry(path: str | Path, layout: str, sha256: str) -> tuple[str, ..
         return _file_photometry(str(path), layout, sha256)
     except LightCurveError:
         raise
-    except (OSError, KeyError, ValueError, TypeError, IndexError) as exc:
+    except Exception as exc:  # whatever a damaged file makes the reader raise: unreadable
         raise LightCurveError(f"{type(exc).__name__}: {exc}"[:200]) from exc
 
 
@@ -157,8 +166,8 @@ def check_request(request: CutoutRequest, product: ProductFile, offered: tuple[s
         unknown = sorted(request.columns - set(offered))
         if unknown:
             raise UsageError(
-                f"UsageFault: COLUMN {', '.join(unknown)} is not a column of this light curve; "
-                f"it has {', '.join(offered)}"
+                f"UsageFault: COLUMN {quoted(', '.join(unknown))} is not a column of this light "
+                f"curve; it has {', '.join(offered)}"
             )
     if request.window is not None:
         low, high = request.window
@@ -211,7 +220,7 @@ def fits_cutout(path: str | Path, product: ProductFile, request: CutoutRequest) 
         raise
     except KeyError as exc:
         raise LightCurveError(f"the file has no table {layout.hdu}") from exc
-    except (OSError, ValueError, TypeError, IndexError) as exc:
+    except Exception as exc:  # whatever a damaged file makes the reader raise: unreadable
         raise LightCurveError(f"{type(exc).__name__}: {exc}"[:200]) from exc
 
 

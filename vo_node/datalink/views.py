@@ -20,7 +20,7 @@ from vo_node.datalink.soda import CutoutRequest, check_request, cutout, file_pho
 from vo_node.db.policy import visible_file
 from vo_node.http.availability import availability_response
 from vo_node.http.errors import dali_error
-from vo_node.http.params import DaliParams, UsageError
+from vo_node.http.params import DaliParams, UsageError, quoted
 from vo_node.products.lightcurve import LightCurveError
 from vo_node.query import ServiceUnavailable
 from vo_node.storage import MirroredStore
@@ -83,7 +83,8 @@ def links() -> Response:
 def _columns(product: dl.Product) -> tuple[str, ...]:
     """The COLUMN choices of a product's cut-out; none when its file cannot be read now (the
     descriptor is still offered: the cut-out will say what is wrong)."""
-    path = _store().readable(product.archive_path, product.good_sites)
+    # The choices are cached per file: read them from a copy known to be good.
+    path = _store().readable(product.archive_path, product.good_sites, good_only=True)
     if path is None:
         return ()
     try:
@@ -104,8 +105,8 @@ def soda() -> Response:
         product = visible_file(conn, cut.product_id)
     if product is None:
         return refused(
-            f"NotFoundFault: {cut.identifier} names no product of this archive that is "
-            "available to you"
+            f"NotFoundFault: {quoted(cut.identifier)} names no product of this archive that "
+            "is available to you"
         )
     path = _store().readable(product.archive_path, product.good_sites)
     try:
@@ -115,7 +116,7 @@ def soda() -> Response:
         chunks = cutout(path, product, cut)
     except LightCurveError as exc:
         current_app.logger.warning("product %s: %s: %s", product.product_id, path, exc)
-        message = f"product {cut.identifier}: no stored copy can be read at the moment"
+        message = f"product {quoted(cut.identifier)}: no stored copy can be read at the moment"
         return dali_error(ServiceUnavailable(message))
     except Exception as exc:
         return dali_error(exc)

@@ -58,3 +58,9 @@ class DaliParams:
 
     def __contains__(self, name: str) -> bool:
         return name.upper() in self._values
+
+
+def quoted(text: str, limit: int = 100) -> str:
+    """A parameter value as an error message quotes it: cut short, so that a huge value does
+    not come back as a huge error document."""
+    return repr(text if len(text) <= limit else text[:limit] + "...")

@@ -171,6 +171,7 @@ def _find(path: str, extname: str, size: int, inode: int, mtime_ns: int) -> _Fou
 
 # Column keywords (FITS 4.0, table 18 and the WCS ones CoRoT does not use) renumbered with
 # their column when a cut-out keeps only some columns.
+_ACTUAL_RANGE = re.compile(r"TDM(IN|AX)\d+\Z")
 _COLUMN_KEYWORD = re.compile(
     r"(TTYPE|TFORM|TUNIT|TDISP|TNULL|TSCAL|TZERO|TDIM|TCOMM|TUCD|TUTYP|TDMIN|TDMAX|TLMIN|TLMAX)"
     r"(\d+)\Z"
@@ -203,8 +204,10 @@ def table_bytes(
         header["TFIELDS"] = len(keep)
     header["NAXIS1"] = rows.dtype.itemsize
     header["NAXIS2"] = len(rows)
-    # The stored checksums were of the whole table.
+    # The stored checksums, and the columns' actual minima and maxima, were the whole table's.
     for keyword in ("CHECKSUM", "DATASUM"):
+        header.remove(keyword, ignore_missing=True, remove_all=True)
+    for keyword in [k for k in header if _ACTUAL_RANGE.match(k)]:
         header.remove(keyword, ignore_missing=True, remove_all=True)
     header.add_history(history)
     data = np.ascontiguousarray(rows).tobytes()

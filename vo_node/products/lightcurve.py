@@ -259,8 +259,10 @@ def read_lightcurve(
         raise
     except KeyError as exc:
         raise LightCurveError(f"the file has no table {layout.hdu}") from exc
-    except (OSError, ValueError, TypeError, IndexError) as exc:
-        # Unreadable, truncated and non-FITS input come in these forms.
+    except Exception as exc:
+        # A stored file is data: whatever a damaged one makes the readers raise (OSError,
+        # ValueError, astropy's VerifyError, OverflowError on absurd sizes...) means that
+        # it cannot be read, never an internal error of the service.
         text = str(exc).strip().splitlines()
         raise LightCurveError(f"{type(exc).__name__}: {text[0] if text else ''}"[:200]) from exc
 

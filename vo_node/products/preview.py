@@ -207,13 +207,15 @@ def _draw_flagged(axes: Axes, points: PlotPoints, label: str) -> None:
 
 
 class PreviewCache:
-    """Rendered previews on disk, ``root/<sha[:2]>/<sha256>-<RENDER_VERSION>.png``.
+    """Rendered previews on disk, ``root/<sha[:2]>/<sha256>-<product id>-<RENDER_VERSION>.png``.
 
-    Keyed by the product file's sha256, never by the product id: a product id names another
-    file after a re-ingest (and in every test database), a checksum never does. A file is
-    written to a temporary name in its final directory and renamed into place, so a reader
-    sees a whole PNG or none, whatever concurrent requests or a crash do; two requests that
-    miss together both render, and the second rename replaces identical bytes.
+    Keyed by the product file's sha256 and the product id: the picture shows the product's
+    own details (CoRoT ID, run, type, version), and two products may hold identical files;
+    a product id names another file after a re-ingest (and in every test database), the
+    checksum tells them apart. A file is written to a temporary name in its final directory
+    and renamed into place, so a reader sees a whole PNG or none, whatever concurrent
+    requests or a crash do; two requests that miss together both render, and the second
+    rename replaces identical bytes.
     """
 
     def __init__(self, root: Path) -> None:
@@ -226,19 +228,28 @@ class PreviewCache:
         if not _SHA256.match(sha):
             # It becomes a file name: anything else is a bug, not a path to follow.
             raise ValueError(f"product {product.product_id}: sha256 {sha!r} is not a digest")
-        return f"{sha}-{RENDER_VERSION}"
+        return f"{sha}-{int(product.product_id)}-{RENDER_VERSION}"
 
     def path(self, product: ProductFile) -> Path:
         key = self.key(product)
         return self.root / key[:2] / f"{key}.png"
 
-    def get(self, product: ProductFile, make: Callable[[], bytes]) -> Path:
-        """The path of the cached preview of ``product``, made with ``make()`` if missing;
-        an exception of ``make`` propagates and caches nothing."""
+    def get(self, product: ProductFile, make: Callable[[], tuple[bytes, bool]]) -> bytes:
+        """The preview of ``product``: the cached PNG, else ``make()``'s, kept in the cache when
+        ``make`` says so (it was drawn from a copy known to be good). An exception of
+        ``make`` propagates and caches nothing."""
         path = self.path(product)
-        if path.is_file():
-            return path
-        data = make()
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            pass  # not rendered yet, or the cache was emptied: render
+        data, keep = make()
+        if keep:
+            self._store(path, data)
+        return data
+
+    @staticmethod
+    def _store(path: Path, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
         try:
@@ -251,4 +262,3 @@ class PreviewCache:
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
-        return path

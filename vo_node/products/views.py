@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Iterator
 
-from flask import Blueprint, Response, current_app, send_file, stream_with_context
+from flask import Blueprint, Response, current_app, request, send_file, stream_with_context
 
 from vo_node.auth.views import caller_transaction, refused
 from vo_node.db.policy import ProductFile, visible_file
@@ -118,11 +118,13 @@ def preview_png(product_id: int) -> Response:
         return not_available(product_id)
     cache = preview.PreviewCache(current_app.config["VO_NODE_SETTINGS"].preview_root)
 
-    def render() -> bytes:
+    def render() -> tuple[bytes, bool]:
         # Only on a miss: a cached preview needs neither the stored file nor matplotlib.
-        # A hit is served even while no copy can be read: it was drawn from these very
-        # bytes (the key is their sha256).
-        path = _stored_path(current_app.extensions["vo_node.store"], product)
+        # Kept only when drawn from a copy the last check found good: a hit is then served
+        # even while no copy can be read, since it was drawn from these very bytes.
+        store: MirroredStore = current_app.extensions["vo_node.store"]
+        good = store.readable(product.archive_path, product.good_sites, good_only=True)
+        path = good or store.readable(product.archive_path, product.good_sites)
         if path is None:
             raise _NoCopy
         try:
@@ -130,19 +132,16 @@ def preview_png(product_id: int) -> Response:
         except LightCurveError as exc:
             current_app.logger.warning("product %s: %s: %s", product_id, path, exc)
             raise _NoCopy from exc
-        return preview.render_png(lightcurve, product)
+        return preview.render_png(lightcurve, product), good is not None
 
     try:
-        cached = cache.get(product, render)
+        data = cache.get(product, render)
     except _NoCopy:
         return _unreadable(product_id)
-    response = send_file(
-        cached,
-        mimetype="image/png",
-        etag=cache.key(product),
-        conditional=True,
-        max_age=0,
-    )
+    response = Response(data, mimetype="image/png")
+    response.set_etag(cache.key(product))
+    response.cache_control.max_age = 0
     # Previews differ per caller (the policy): no shared cache may keep them.
     response.cache_control.private = True
+    response.make_conditional(request)
     return response
