@@ -4,6 +4,7 @@ windowed read against the whole read of a real file."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -100,3 +101,34 @@ def test_windowed_read_equals_the_masked_whole(tmp_path: Path) -> None:
     assert np.array_equal(part.status, whole.status[keep])
     assert [p.name for p in part.photometry] == ["flux_white"]
     assert np.array_equal(part.photometry[0].values, whole.photometry[0].values[keep])
+
+
+def test_a_file_out_of_time_order_is_still_cut_right(tmp_path: Path) -> None:
+    """The binary search needs time order; a file without it is scanned whole."""
+    from vo_node.datalink.soda import CutoutRequest, fits_cutout
+    from vo_node.db.policy import ProductFile
+    from vo_node.products.lightcurve import read_lightcurve
+
+    n = 3000
+    rng = np.random.default_rng(5)
+    raw = 54200.0 + rng.permutation(n) * (32 / 86400)  # every time, in no order
+    table = fits.BinTableHDU.from_columns(
+        [
+            fits.Column("DATEBARTT", "D", array=raw),
+            fits.Column("STATUS", "J", array=np.zeros(n, dtype=np.int32)),
+            fits.Column("WHITEFLUX", "E", array=np.arange(n, dtype=np.float32)),
+        ],
+        name="BAR",
+    )
+    path = tmp_path / "shuffled.fits"
+    fits.HDUList([fits.PrimaryHDU(), table]).writeto(path)
+    offset = 2400000.0 - 2400000.5
+    low, high = 54200.0 + offset + 0.2, 54200.0 + offset + 0.4
+    keep = (raw + offset >= low) & (raw + offset <= high)
+    assert 0 < int(keep.sum()) < n
+    part = read_lightcurve(path, "v4-exo", window=(low, high))
+    assert np.array_equal(part.time, raw[keep] + offset)
+    product = ProductFile(1, "x", "shuffled.fits", 0, "0" * 64, (), layout="v4-exo")
+    cut = fits_cutout(path, product, CutoutRequest("1", 1, (low, high), None, "application/fits"))
+    with fits.open(io.BytesIO(cut)) as hdul:
+        assert np.array_equal(np.asarray(hdul["BAR"].data["DATEBARTT"]), raw[keep])

@@ -36,6 +36,7 @@ from vo_node.products.lightcurve import (
     photometry_names,
     read_lightcurve,
     row_range,
+    times_ordered,
 )
 
 # RESPONSEFORMAT spellings -> the MIME type of the cut-out.
@@ -209,7 +210,7 @@ def fits_cutout(path: str | Path, product: ProductFile, request: CutoutRequest) 
         if time_name is None or layout.status_column not in upper:
             raise LightCurveError(f"{layout.hdu} lacks its time or STATUS column")
         start, stop = 0, len(table.rows)
-        if request.window is not None:
+        if request.window is not None and table.ordered(time_name):
             start, stop = row_range(table.rows[time_name], layout.mjd_offset, request.window)
         rows = table.rows[start:stop]
         keep = _rows_in(rows[time_name], layout.mjd_offset, request.window)
@@ -247,7 +248,7 @@ def _fits_cutout_astropy(path: str | Path, product: ProductFile, request: Cutout
         if time_name is None or layout.status_column not in upper:
             raise LightCurveError(f"{layout.hdu} lacks its time or STATUS column")
         start, stop = 0, len(data)
-        if request.window is not None:
+        if request.window is not None and times_ordered(data.field(time_name)):
             start, stop = row_range(data.field(time_name), layout.mjd_offset, request.window)
         rows = data[start:stop]
         keep = _rows_in(rows.field(time_name), layout.mjd_offset, request.window)

@@ -44,10 +44,29 @@ class MappedTable:
     primary: fits.Header
     header: fits.Header
     rows: np.ndarray
+    # Names this version of the file (path, size, inode, mtime): what is learnt from its
+    # content may be kept under it.
+    key: tuple[object, ...] = ()
 
     @property
     def names(self) -> list[str]:
         return list(self.rows.dtype.names or ())
+
+    def ordered(self, column: str) -> bool:
+        """Whether the valid values (finite, positive) of ``column`` never decrease down the
+        table, as a time column must for a binary search. Read once per file and process."""
+        key = (*self.key, column)
+        found = _ORDERED.get(key)
+        if found is None:
+            if len(_ORDERED) > 8192:
+                _ORDERED.clear()
+            values = np.asarray(self.rows[column], dtype="f8")
+            values = values[np.isfinite(values) & (values > 0)]
+            found = _ORDERED[key] = bool(np.all(values[1:] >= values[:-1]))
+        return found
+
+
+_ORDERED: dict[tuple[object, ...], bool] = {}
 
 
 def _read_header(handle: object, start: int) -> tuple[bytes, int]:
@@ -128,7 +147,8 @@ def map_table(path: str | Path, extname: str) -> MappedTable | None:
     The headers are parsed once per file and process: stored files never change in place
     (a new version is a new file), and the key has the file's size, inode and mtime too."""
     stat = Path(path).stat()
-    found = _find(str(path), extname.upper(), stat.st_size, stat.st_ino, stat.st_mtime_ns)
+    key = (str(path), stat.st_size, stat.st_ino, stat.st_mtime_ns)
+    found = _find(key[0], extname.upper(), *key[1:])
     if found.dtype is None:
         return None
     if found.count == 0:
@@ -137,7 +157,7 @@ def map_table(path: str | Path, extname: str) -> MappedTable | None:
         rows = np.memmap(
             path, dtype=found.dtype, mode="r", offset=found.data_start, shape=(found.count,)
         )
-    return MappedTable(found.primary_bytes, found.primary, found.header, rows)
+    return MappedTable(found.primary_bytes, found.primary, found.header, rows, (*key, extname))
 
 
 @lru_cache(maxsize=4096)

@@ -14,7 +14,7 @@ Must not import Flask, nor the ``ingest`` package (tests/test_layers.py).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -197,6 +197,13 @@ def _boundary(times: np.ndarray, value: float, *, after: bool) -> int:
     return low
 
 
+def times_ordered(times: np.ndarray) -> bool:
+    """Whether the valid times of a column never decrease (what :func:`row_range` needs)."""
+    values = np.asarray(times, dtype="f8")
+    values = values[np.isfinite(values) & (values > 0)]
+    return bool(np.all(values[1:] >= values[:-1]))
+
+
 def row_range(times: np.ndarray, offset: float, window: TimeRange) -> tuple[int, int]:
     """The rows [start, stop) of a time-ordered column ``times`` (file values; MJD = value +
     ``offset``) that can hold points of the MJD ``window``; a row inside may still have an
@@ -248,13 +255,18 @@ def read_lightcurve(
     try:
         mapped = map_table(path, layout.hdu)
         if mapped is not None:
-            return _assemble(layout, _header_params(mapped.primary), mapped.rows, window, columns)
+            header = _header_params(mapped.primary)
+            return _assemble(layout, header, mapped.rows, window, columns, mapped.ordered)
         # A table the mapper does not handle (scaled columns...): astropy reads it.
         with fits.open(path, memmap=True, lazy_load_hdus=True) as hdul:
             table = hdul[layout.hdu]
             if not isinstance(table, fits.BinTableHDU):
                 raise LightCurveError(f"{layout.hdu} is not a binary table")
-            return _assemble(layout, _header_params(hdul[0].header), table.data, window, columns)
+            header = _header_params(hdul[0].header)
+            data = table.data
+            return _assemble(
+                layout, header, data, window, columns, lambda name: times_ordered(data[name])
+            )
     except LightCurveError:
         raise
     except KeyError as exc:
@@ -273,17 +285,22 @@ def _assemble(
     data: np.ndarray,
     window: TimeRange | None,
     columns: frozenset[str] | None,
+    ordered: Callable[[str], bool],
 ) -> LightCurve:
     """The light curve from the table's records ``data`` (a memmap or astropy's FITS_rec),
-    reading only the rows of ``window``."""
+    reading only the rows of ``window`` when ``ordered`` says the time column is in time
+    order (CoRoT files are; a file that is not is scanned whole, and still cut right)."""
     names = list(data.dtype.names or ())
     upper = {n.upper(): n for n in names}
     for wanted in (layout.time_column, layout.status_column):
         if wanted not in upper:
             raise LightCurveError(f"{layout.hdu} lacks {wanted}")
     start, stop = 0, len(data)
-    if window is not None:
-        start, stop = row_range(data[upper[layout.time_column]], layout.mjd_offset, window)
+    time_name = upper[layout.time_column]
+    if window is not None and (
+        times_ordered(data[time_name]) if ordered is None else ordered(time_name)
+    ):
+        start, stop = row_range(data[time_name], layout.mjd_offset, window)
     rows = data[start:stop]
     raw = _native(rows[upper[layout.time_column]], "f8")
     status = _native(rows[upper[layout.status_column]], "i4")
