@@ -82,6 +82,17 @@ class Settings(BaseSettings):
     node_title: str = Field(
         default="CoRoT light-curve archive", description="Title shown on the landing page."
     )
+    publisher: str = Field(
+        default="CoRoT archive operators",
+        description="The organisation that publishes the node (VOResource curation/publisher).",
+    )
+    contact_name: str = Field(
+        default="CoRoT archive help desk", description="Contact of the node's registry records."
+    )
+    contact_email: str = Field(
+        default="corot-archive@vo-node.example",
+        description="E-mail address of the contact of the node's registry records.",
+    )
     maxrec_default: int = Field(default=20000, description="TAP rows returned without MAXREC.")
     maxrec_hard: int = Field(default=10_000_000, description="Most rows any TAP query returns.")
     sync_timeout: int = Field(

@@ -10,8 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from vo_node.adql import FEATURES
+from vo_node.auth.credentials import SECURITY_METHODS
+from vo_node.formats import FORMATS
 from vo_node.http import capabilities as caps
 from vo_node.http.capabilities import TYPE, sub
+from vo_node.settings import Settings
 
 TR = "http://www.ivoa.net/xml/TAPRegExt/v1.0"
 
@@ -103,3 +107,34 @@ def tap_capabilities(
         ],
     )
     return caps.serialize(root)
+
+
+# TAPRegExt 1.0 section 2.4: standard identifiers of the VOTable serializations.
+_FORMAT_IDS = {
+    "votable": "ivo://ivoa.net/std/TAPRegExt#output-votable-binary2",
+    "votable/td": "ivo://ivoa.net/std/TAPRegExt#output-votable-td",
+}
+
+
+def node_tap_capabilities(settings: Settings) -> bytes:
+    """This node's TAP capabilities, from its settings, the translator's features and the
+    writers (served at /tap/capabilities, copied into the registry record)."""
+    limits = TapLimits(
+        settings.maxrec_default,
+        settings.maxrec_hard,
+        settings.sync_timeout,
+        settings.async_timeout,
+        settings.job_retention,
+        settings.job_retention_hard,
+        settings.upload_limit,
+    )
+    features = [Feature(f.type, f.form, f.description) for f in FEATURES]
+    formats = [
+        OutputFormat(f.mime_type, (f.name, *f.aliases), _FORMAT_IDS.get(f.name)) for f in FORMATS
+    ]
+    # TAP 1.1 section 3.1: a service with uploads supports http URLs. Which hosts it fetches
+    # from is the operator's policy (VO_NODE_UPLOAD_HOSTS); others get a clear refusal.
+    methods = ("inline", "http", "https")
+    return tap_capabilities(
+        f"{settings.public_url}/tap", features, formats, limits, methods, SECURITY_METHODS
+    )

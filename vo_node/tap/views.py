@@ -10,14 +10,11 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, request
 
 from tap_schema import METADATA, vosi
-from vo_node.adql import FEATURES
-from vo_node.auth.credentials import SECURITY_METHODS
 from vo_node.auth.views import caller
-from vo_node.formats import FORMATS
 from vo_node.http.availability import availability_response
 from vo_node.http.errors import dali_error
 from vo_node.http.params import DaliParams
-from vo_node.tap.capabilities import Feature, OutputFormat, TapLimits, tap_capabilities
+from vo_node.tap.capabilities import node_tap_capabilities
 from vo_node.tap.examples import examples_document
 from vo_node.tap.service import TapRequest, execute
 from vo_node.uws.forms import save_uploads
@@ -25,11 +22,6 @@ from vo_node.uws.forms import save_uploads
 bp = Blueprint("tap", __name__, url_prefix="/tap")
 
 XML = "text/xml"
-# TAPRegExt 1.0 section 2.4: standard identifiers of the VOTable serializations.
-_FORMAT_IDS = {
-    "votable": "ivo://ivoa.net/std/TAPRegExt#output-votable-binary2",
-    "votable/td": "ivo://ivoa.net/std/TAPRegExt#output-votable-td",
-}
 
 
 @bp.route("/sync", methods=["GET", "POST"])
@@ -61,26 +53,7 @@ def sync() -> Response:
 
 @bp.get("/capabilities")
 def capabilities() -> Response:
-    settings = current_app.config["VO_NODE_SETTINGS"]
-    limits = TapLimits(
-        settings.maxrec_default,
-        settings.maxrec_hard,
-        settings.sync_timeout,
-        settings.async_timeout,
-        settings.job_retention,
-        settings.job_retention_hard,
-        settings.upload_limit,
-    )
-    features = [Feature(f.type, f.form, f.description) for f in FEATURES]
-    formats = [
-        OutputFormat(f.mime_type, (f.name, *f.aliases), _FORMAT_IDS.get(f.name)) for f in FORMATS
-    ]
-    # TAP 1.1 section 3.1: a service with uploads supports http URLs. Which hosts it fetches
-    # from is the operator's policy (VO_NODE_UPLOAD_HOSTS); others get a clear refusal.
-    methods = ("inline", "http", "https")
-    document = tap_capabilities(
-        f"{settings.public_url}/tap", features, formats, limits, methods, SECURITY_METHODS
-    )
+    document = node_tap_capabilities(current_app.config["VO_NODE_SETTINGS"])
     return Response(document, mimetype=XML)
 
 

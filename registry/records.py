@@ -1,0 +1,186 @@
+"""VOResource 1.1 records of the node (RegistryInterface 1.0 ``ri:Resource`` elements),
+generated from the same declarations the services use, never written by hand.
+
+The capabilities of a service record are those its own ``/capabilities`` serves (the same
+builders, the same bytes), so the registry and the service cannot disagree. Identity and
+curation (authority, publisher, contact) come from the settings. This module knows no
+protocol package: the caller hands it each service's capabilities document. Must not
+import Flask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from lxml import etree
+
+from vo_node.http.capabilities import TYPE, VOSI_CAP, VR, VS, XSI, serialize, sub
+from vo_node.settings import Settings
+
+RI = "http://www.ivoa.net/xml/RegistryInterface/v1.0"
+VG = "http://www.ivoa.net/xml/VORegistry/v1.0"
+TR = "http://www.ivoa.net/xml/TAPRegExt/v1.0"
+SSAP = "http://www.ivoa.net/xml/SSA/v1.1"
+# Every prefix a record's xsi:type values use: xsi:type holds a QName as text, so its prefix
+# must be declared on the record even where no element name uses it.
+NSMAP = {"ri": RI, "vr": VR, "vs": VS, "vg": VG, "tr": TR, "ssa": SSAP, "xsi": XSI}
+SUBJECTS = ("Light curves", "Time domain astronomy", "Stellar oscillations", "Exoplanets")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the node is in the Registry: its naming authority, its publisher and contact."""
+
+    authority: str
+    base_url: str
+    title: str
+    publisher: str
+    contact_name: str
+    contact_email: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Identity:
+        return cls(
+            settings.authority,
+            settings.public_url,
+            settings.node_title,
+            settings.publisher,
+            settings.contact_name,
+            settings.contact_email,
+        )
+
+    def ivoid(self, key: str = "") -> str:
+        return f"ivo://{self.authority}/{key}" if key else f"ivo://{self.authority}"
+
+    @property
+    def organisation(self) -> str:
+        return self.ivoid("org")
+
+
+@dataclass(frozen=True)
+class Dates:
+    created: datetime
+    updated: datetime
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _resource(
+    identity: Identity,
+    xsi_type: str,
+    key: str,
+    title: str,
+    short_name: str,
+    description: str,
+    dates: Dates,
+    *,
+    content_type: str | None = None,
+) -> etree._Element:
+    """A record's head: identification, curation and content (VOResource 1.1, 3.1-3.3)."""
+    record = etree.Element(
+        f"{{{RI}}}Resource",
+        nsmap=NSMAP,
+        attrib={
+            TYPE: xsi_type,
+            "created": _stamp(dates.created),
+            "updated": _stamp(dates.updated),
+            "status": "active",
+        },
+    )
+    sub(record, "title", title)
+    sub(record, "shortName", short_name[:16])
+    sub(record, "identifier", identity.ivoid(key))
+    curation = sub(record, "curation")
+    sub(curation, "publisher", identity.publisher, **{"ivo-id": identity.organisation})
+    contact = sub(curation, "contact")
+    sub(contact, "name", identity.contact_name)
+    sub(contact, "email", identity.contact_email)
+    content = sub(record, "content")
+    for subject in SUBJECTS:
+        sub(content, "subject", subject)
+    sub(content, "description", description)
+    sub(content, "referenceURL", f"{identity.base_url}/")
+    if content_type:
+        sub(content, "type", content_type)
+    sub(content, "contentLevel", "Research")
+    return record
+
+
+def organisation_record(identity: Identity, dates: Dates) -> etree._Element:
+    """The publisher (VOResource 1.1, ``vr:Organisation``)."""
+    record = _resource(
+        identity,
+        "vr:Organisation",
+        "org",
+        identity.publisher,
+        "CoRoT archive",
+        f"The organisation that publishes {identity.title}: the archive of the CoRoT space "
+        "mission's light curves (2007-2012).",
+        dates,
+        content_type="Organisation",
+    )
+    sub(record, "facility", "CoRoT (Convection, Rotation and planetary Transits)")
+    return record
+
+
+def authority_record(identity: Identity, dates: Dates) -> etree._Element:
+    """The naming authority the node's identifiers live in (VORegistry 1.0, ``vg:Authority``),
+    managed by the publisher."""
+    record = _resource(
+        identity,
+        "vg:Authority",
+        "",
+        f"The {identity.authority} naming authority",
+        identity.authority,
+        f"The IVOA naming authority of {identity.title}: the identifiers of its services "
+        "and data collections.",
+        dates,
+    )
+    sub(record, "managingOrg", identity.publisher, **{"ivo-id": identity.organisation})
+    return record
+
+
+@dataclass(frozen=True)
+class ServiceRecord:
+    """What a service record says of a service besides its capabilities."""
+
+    key: str  # the identifier's resource key, e.g. 'tap'
+    title: str
+    short_name: str
+    description: str
+
+
+def service_record(
+    identity: Identity,
+    service: ServiceRecord,
+    capabilities: bytes,
+    dates: Dates,
+    *,
+    skip: Sequence[str] = (),
+) -> etree._Element:
+    """A ``vs:DataService`` record whose capabilities are those of the service's VOSI
+    capabilities document ``capabilities`` (standardIDs in ``skip`` left out)."""
+    record = _resource(
+        identity,
+        "vs:DataService",
+        service.key,
+        service.title,
+        service.short_name,
+        service.description,
+        dates,
+    )
+    document = etree.fromstring(capabilities)
+    if document.tag != f"{{{VOSI_CAP}}}capabilities":
+        raise ValueError("not a VOSI capabilities document")
+    for capability in document.findall("capability"):
+        if capability.get("standardID") not in skip:
+            record.append(capability)
+    return record
+
+
+def record_bytes(record: etree._Element) -> bytes:
+    return serialize(record)
