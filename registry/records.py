@@ -16,6 +16,7 @@ from datetime import datetime
 
 from lxml import etree
 
+from registry.coverage import CollectionFacts
 from vo_node.http.capabilities import TYPE, VOSI_CAP, VR, VS, XSI, serialize, sub
 from vo_node.settings import Settings
 
@@ -184,3 +185,45 @@ def service_record(
 
 def record_bytes(record: etree._Element) -> bytes:
     return serialize(record)
+
+
+def collection_record(
+    identity: Identity,
+    facts: CollectionFacts,
+    tableset: bytes,
+    schemas: Sequence[str],
+    auxiliary: Sequence[tuple[str, str]],
+) -> etree._Element:
+    """A data collection (``vs:CatalogResource``): its coverage (MOC, run intervals, the
+    optical waveband), the tables it is queried through (the ``schemas`` of the VOSI
+    ``tableset`` document), and auxiliary capabilities pointing at the services that serve
+    it ((standardID, access URL) pairs, e.g. TAP#aux: how registries find a collection's
+    services)."""
+    key = facts.collection_id.removeprefix("corot-")
+    record = _resource(
+        identity,
+        "vs:CatalogResource",
+        f"corot/{key}",
+        facts.title,
+        facts.collection_id,
+        facts.description or facts.title,
+        Dates(facts.created, facts.updated),
+        content_type="Survey",
+    )
+    for standard_id, url in auxiliary:
+        capability = sub(record, "capability", standardID=standard_id)
+        interface = sub(capability, "interface", role="std", **{TYPE: "vs:ParamHTTP"})
+        sub(interface, "accessURL", url, use="base")
+    sub(record, "facility", "CoRoT")
+    coverage = sub(record, "coverage")
+    if facts.moc:
+        sub(coverage, "spatial", facts.moc)
+    for low, high in facts.intervals:
+        sub(coverage, "temporal", f"{low!r} {high!r}")
+    sub(coverage, "waveband", "Optical")
+    document = etree.fromstring(tableset)
+    target = sub(record, "tableset")
+    for schema in document.findall("schema"):
+        if schema.findtext("name") in schemas:
+            target.append(schema)
+    return record

@@ -7,19 +7,26 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import astropy.units as u
+import numpy as np
+from conftest import Node
 from lxml import etree
+from mocpy import MOC
 from xsd import assert_valid
 
+from registry.coverage import collection_facts
 from registry.records import (
     Dates,
     Identity,
     ServiceRecord,
     authority_record,
+    collection_record,
     organisation_record,
     record_bytes,
     service_record,
 )
 from ssa.capabilities import SsaLimits, ssa_capabilities
+from tap_schema import METADATA, vosi
 from vo_node.datalink.capabilities import datalink_capabilities
 from vo_node.settings import Settings
 from vo_node.tap.capabilities import node_tap_capabilities
@@ -93,3 +100,41 @@ def test_service_records_carry_the_served_capabilities(tmp_path: Path) -> None:
         first = etree.fromstring(document).find("capability")
         assert first is not None
         assert _shape(root.find("capability")) == _shape(first)
+
+
+def test_collection_records_cover_what_anyone_may_see(node: Node, sample_dir: Path) -> None:
+    node.cli("ingest", str(sample_dir), check=True)
+    identity = Identity.from_settings(node.settings)
+    with node.db.service() as conn:  # the anonymous caller, under the policy
+        facts = collection_facts(conn)
+    assert {f.collection_id for f in facts} == {"corot-exo", "corot-astero"}
+    tableset = vosi.tableset(METADATA)
+    tap = f"{node.settings.public_url}/tap"
+    for fact in facts:
+        public = node.public_rows(
+            "SELECT s.ra, s.dec, p.t_min, p.t_max, p.ingested_at FROM archive.products p"
+            " JOIN archive.stars s USING (star_id) WHERE p.collection_id = %s",
+            fact.collection_id,
+        )
+        assert fact.products == len(public) > 0
+        assert fact.updated >= max(r[4] for r in public)  # type: ignore[type-var]
+        record = collection_record(
+            identity, fact, tableset, ("corot", "ivoa"), [("ivo://ivoa.net/std/TAP#aux", tap)]
+        )
+        root = assert_valid(record_bytes(record), *SCHEMAS)
+        key = fact.collection_id.removeprefix("corot-")
+        assert root.findtext("identifier") == f"ivo://{node.settings.authority}/corot/{key}"
+        assert root.find("capability").get("standardID") == "ivo://ivoa.net/std/TAP#aux"  # type: ignore[union-attr]
+        # Every public star in the MOC; every public light curve within the intervals.
+        moc = MOC.from_string(root.findtext("coverage/spatial"), format="ascii")
+        placed = [r for r in public if r[0] is not None and r[1] is not None]
+        assert placed  # (a few sample stars have no position)
+        ra = np.array([float(r[0]) for r in placed]) * u.deg  # type: ignore[arg-type]
+        dec = np.array([float(r[1]) for r in placed]) * u.deg  # type: ignore[arg-type]
+        assert moc.contains_lonlat(ra, dec).all()
+        assert moc.sky_fraction < 0.01  # a few fields, not the sky
+        intervals = [tuple(map(float, t.text.split())) for t in root.findall("coverage/temporal")]  # type: ignore[union-attr]
+        for _, _, t_min, t_max, _ in public:
+            assert any(lo <= float(t_min) and float(t_max) <= hi for lo, hi in intervals)  # type: ignore[arg-type]
+        assert root.findtext("coverage/waveband") == "Optical"
+        assert {s.findtext("name") for s in root.findall("tableset/schema")} == {"corot", "ivoa"}
