@@ -81,7 +81,7 @@ def _resource(
     *,
     content_type: str | None = None,
 ) -> etree._Element:
-    """A record's head: identification, curation and content (VOResource 1.1, 3.1-3.3)."""
+    """A record's head: identification, curation and content (VOResource 1.1)."""
     record = etree.Element(
         f"{{{RI}}}Resource",
         nsmap=NSMAP,

@@ -1,4 +1,4 @@
-"""VOSI capabilities of the DataLink service: the {links} endpoint (DataLink 1.1, section 5)
+"""VOSI capabilities of the DataLink service: the {links} endpoint (DataLink 1.1)
 and the SODA sync cut-out endpoint (SODA 1.0), each once per way in (anonymous, then per
 accepted SSO method), and the VOSI siblings. Must not import Flask.
 """

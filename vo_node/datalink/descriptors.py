@@ -1,4 +1,4 @@
-"""DataLink service descriptors (DataLink 1.1, section 4): RESOURCE type="meta"
+"""DataLink 1.1 service descriptors: RESOURCE type="meta"
 utype="adhoc:service" elements that tell a client how to call a service on a row's data.
 
 - :func:`links_descriptor` goes with query results (TAP, SSA): the DataLink service, its ID

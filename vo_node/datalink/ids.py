@@ -1,9 +1,10 @@
 """Dataset identifiers as DataLink and SODA take them.
 
 A product is named by its publisher DID, ``ivo://<authority>/corot?<product_id>`` (ObsCore's
-``obs_publisher_did``, SSA's ``ssa_pubDID``), or by its bare ``product_id`` (the column of
-``corot.products``, which TAP results link by). IVOA identifiers compare the authority and
-path case-insensitively (IVOA Identifiers 2.0, section 2.3); the query part is ours, digits.
+``obs_publisher_did``, SSA's ``ssa_pubDID``; the ID of every service descriptor), or by its
+bare ``product_id`` (the column of ``corot.products``; ObsCore's ``access_url`` uses it).
+IVOA identifiers compare the authority and path case-insensitively (IVOA Identifiers 2.0);
+the query part is ours, digits.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ PNG_MIME = "image/png"
 HTML_MIME = "text/html"
 TIMESERIES = "#timeseries"  # http://www.ivoa.net/rdf/product-type#timeseries
 
-# DataLink 1.1, section 3.2: the columns of a {links} table, in this order.
+# The columns of a DataLink 1.1 {links} table, in the standard's order.
 FIELDS = (
     FieldSpec("ID", "char", ucd="meta.id;meta.main", description="Input identifier"),
     FieldSpec("access_url", "char", ucd="meta.ref.url", description="Link to data or service"),
@@ -198,7 +198,8 @@ def usage_fault(identifier: str, did_base: str) -> Row:
         f"UsageFault: {quoted(identifier)} is not an identifier of this service; expected "
         f"{did_base}?<number> or a product_id"
     )
-    # A fault row still names what it stands for: the dataset itself (DataLink 1.1, 3.4).
+    # A fault row still says what it stands for: the dataset itself (datalinklint wants a
+    # semantics on every row).
     return _row(identifier, error=message, semantics="#this")
 
 

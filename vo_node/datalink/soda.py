@@ -129,8 +129,8 @@ def _interval(text: str) -> TimeRange:
 
 
 class NoOverlap(UsageError):
-    """The interval misses the light curve (SODA 1.0, section 5.3: an error, not an empty
-    result)."""
+    """The interval misses the light curve: SODA answers that with an error, not with an
+    empty cut-out."""
 
 
 @lru_cache(maxsize=8192)

@@ -55,7 +55,7 @@ def links() -> Response:
         wanted = (params.get("RESPONSEFORMAT") or "").strip().lower().replace(" ", "")
         if wanted not in _LINKS_FORMATS:
             raise UsageError(
-                f"RESPONSEFORMAT={params.get('RESPONSEFORMAT')} is not offered; "
+                f"RESPONSEFORMAT={quoted(params.get('RESPONSEFORMAT') or '')} is not offered; "
                 f"{{links}} answers as {dl.LINKS_MIME}"
             )
         urls = _urls()
@@ -70,7 +70,8 @@ def links() -> Response:
         body = write_votable(
             dl.FIELDS,
             plan.rows,
-            serialization="tabledata",  # DataLink 1.1, section 3.3: TABLEDATA by default
+            # TABLEDATA: what DataLink clients expect unless they ask (datalinklint insists).
+            serialization="tabledata",
             table_name="links",
             resource_infos=[("standardID", dl.STANDARD_ID)],
             after=descriptors,
