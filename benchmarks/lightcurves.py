@@ -59,12 +59,10 @@ import io
 import re
 import signal
 import statistics
-import subprocess
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -75,13 +73,13 @@ import psycopg
 import requests
 from astropy.io import fits
 from astropy.io.votable import parse, parse_single_table
+from lightcurve_files import CADENCE_S, big_file, ingest, v4_chr_file
 from psycopg import sql
 
 # The benchmark next to this one: its cluster, data, server and HTTP helpers (it also puts
 # the checkout on sys.path).
 from tap import (
     CENTRE,
-    ROOT,
     _cone_radius,
     _get,
     _interrupt,
@@ -90,10 +88,8 @@ from tap import (
     _served,
     _session,
     _timed,
-    node_env,
 )
 
-from ingest.corot.names import format_stamp, parse_product_name, product_file_name
 from ingest.sample import SampleSpec, generate
 from ssa.params import SsaQuery
 from ssa.query import build
@@ -110,13 +106,8 @@ from vo_node.storage import MirroredStore
 
 # The test suite's sample (tests/conftest.py, sample_dir): every layout, version and oddity.
 SAMPLE = {"stars": 120, "runs": 3, "seed": 7, "days": 6.0, "n1_fraction": 0.3}
-CADENCE_S = 32
 BIG_COROTID = 990000001  # the big light curve's star: a CoRoT ID neither data set uses
 TIMEOUT_S = 600.0  # the statement timeout of the direct transactions: never reached here
-# The big file's tables whose rows follow BAR's time grid (docs/corot-files.md).
-_GRID_TABLES = ("BAR", "BARFILL", "SYSTEMATIC")
-_TIME_COLUMNS = ("DATETT", "DATEBARTT")
-_STRUCTURE = re.compile(r"(XTENSION|BITPIX|NAXIS\d*|PCOUNT|GCOUNT|TFIELDS|T(TYPE|FORM)\d+)\Z")
 _NROWS = re.compile(rb'<TABLE[^>]*\snrows="(\d+)"')
 
 
@@ -143,88 +134,6 @@ def _interleaved(
             if i >= warmup:
                 times[name].append(elapsed)
     return times
-
-
-# -- ingest -----------------------------------------------------------------------------------
-
-
-def _ingest(settings: Settings, db: NodeDatabase, path: Path) -> str:
-    """``vo-node ingest PATH``; its summary line. Ends the run when a file is rejected."""
-    done = subprocess.run(
-        [sys.executable, "-m", "vo_node", "ingest", str(path)],
-        env=node_env(settings, db),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        sys.exit(
-            f"vo-node ingest {path} failed ({done.returncode}):\n{done.stdout[-2000:]}"
-            f"{done.stderr[-2000:]}\n(the reasons are in {settings.quarantine})"
-        )
-    return done.stdout.strip().splitlines()[-1]
-
-
-def _big_file(source: Path, out_dir: Path, rows: int, corotid: int) -> Path:
-    """A v4 exo N2 file of ``rows`` points at 32 s, made from ``source`` (see the module
-    docstring), written under ``out_dir/<its version directory>/``."""
-    with fits.open(source) as hdul:
-        primary = hdul[0].header.copy()
-        tables = {name: hdul[name] for name in _GRID_TABLES}
-        bar = tables["BAR"].data
-        # The first point's UTC date and times: the new grid starts there.
-        start = np.datetime64(bar["DATE"][0].strip(), "s")
-        steps = np.arange(rows, dtype="f8") * (CADENCE_S / 86400.0)
-        dates = np.datetime_as_string(start + np.arange(rows) * np.timedelta64(CADENCE_S, "s"))
-        first = {name: float(bar[name][0]) for name in _TIME_COLUMNS}
-        hdus: list[fits.BinTableHDU] = []
-        for name, table in tables.items():
-            columns = []
-            for column in table.columns:
-                if column.name == "DATE":
-                    values: np.ndarray = dates.astype("S20")
-                elif column.name in _TIME_COLUMNS:
-                    values = first[column.name] + steps
-                elif column.name == "TEXP":
-                    values = np.full(rows, CADENCE_S, dtype="i4")
-                else:  # fluxes, errors, flags: the source's values over and over
-                    values = np.resize(np.asarray(table.data[column.name]), rows)
-                columns.append(
-                    fits.Column(
-                        name=column.name, format=column.format, unit=column.unit, array=values
-                    )
-                )
-            header = fits.Header(
-                [card for card in table.header.cards if not _STRUCTURE.match(card.keyword)]
-            )
-            hdus.append(fits.BinTableHDU.from_columns(columns, header=header, name=name))
-    parsed = parse_product_name(source.name)
-    if parsed is None:
-        raise ValueError(f"{source.name} is not a product file name")
-    end = datetime.fromisoformat(str(dates[-1])).replace(tzinfo=UTC)
-    name = product_file_name(parsed.product_type, corotid, parsed.start, end)
-    primary["COROTID"] = corotid
-    primary["FILENAME"] = name
-    primary["EXPTIME"] = CADENCE_S
-    primary.add_history(
-        f"benchmarks/lightcurves.py: {rows} points at {CADENCE_S} s made from {source.name} "
-        f"(to {format_stamp(end)})"
-    )
-    # The version directory the ingest reads the product's version from (N2-4.4).
-    path = out_dir / source.parents[3].name / name
-    path.parent.mkdir(parents=True)
-    fits.HDUList([fits.PrimaryHDU(header=primary), *hdus]).writeto(path)
-    return path
-
-
-def _v4_chr_file(sample: Path) -> Path:
-    """The first generated v4 ``EN2_STAR_CHR`` file of the sample (version 4 directories)."""
-    for path in sorted(sample.glob("N2-4.*/*/*/*/EN2_STAR_CHR_*.fits")):
-        with fits.open(path) as hdul:
-            if {"BAR", "BARFILL", "SYSTEMATIC"} <= {h.name for h in hdul}:
-                return path
-    sys.exit(f"no v4 EN2_STAR_CHR file in {sample}")
 
 
 # -- 1. SSA -----------------------------------------------------------------------------------
@@ -651,10 +560,10 @@ def main() -> None:
             "sample generated",
             lambda: generate(SampleSpec(out_dir=sample, **SAMPLE)),  # type: ignore[arg-type]
         )
-        source = _v4_chr_file(sample)
+        source = v4_chr_file(sample)
         big_path = _timed(
             f"big light curve written ({args.big_rows:,} points, from {source.name})",
-            lambda: _big_file(source, work / "big", args.big_rows, BIG_COROTID),
+            lambda: big_file(source, work / "big", args.big_rows, BIG_COROTID),
         )
         did_base = settings.published_config()["did_base"]
 
@@ -672,7 +581,7 @@ def main() -> None:
 
             # Real files, through the operator's command.
             for label, path in (("sample", sample), ("big light curve", big_path)):
-                summary = _timed(f"{label} ingested", partial(_ingest, settings, db, path))
+                summary = _timed(f"{label} ingested", partial(ingest, settings, db, path))
                 print(f"   {summary}")
             with db.admin(autocommit=True) as admin:
                 found = admin.execute(

@@ -28,7 +28,7 @@ from vo_node.datalink.ids import parse_id
 from vo_node.db.policy import ProductFile
 from vo_node.http.params import DaliParams, UsageError, quoted
 from vo_node.products import documents
-from vo_node.products.fitstable import MappedTable, map_table, table_bytes
+from vo_node.products.fitstable import MappedTable, map_table, table_bytes, times_ordered
 from vo_node.products.lightcurve import (
     LAYOUTS,
     LightCurveError,
@@ -36,7 +36,6 @@ from vo_node.products.lightcurve import (
     photometry_names,
     read_lightcurve,
     row_range,
-    times_ordered,
 )
 
 # RESPONSEFORMAT spellings -> the MIME type of the cut-out.

@@ -60,10 +60,16 @@ class MappedTable:
         if found is None:
             if len(_ORDERED) > 8192:
                 _ORDERED.clear()
-            values = np.asarray(self.rows[column], dtype="f8")
-            values = values[np.isfinite(values) & (values > 0)]
-            found = _ORDERED[key] = bool(np.all(values[1:] >= values[:-1]))
+            found = _ORDERED[key] = times_ordered(self.rows[column])
         return found
+
+
+def times_ordered(times: np.ndarray) -> bool:
+    """Whether the valid times (finite, positive) of a column never decrease: what a binary
+    search over it needs."""
+    values = np.asarray(times, dtype="f8")
+    values = values[np.isfinite(values) & (values > 0)]
+    return bool(np.all(values[1:] >= values[:-1]))
 
 
 _ORDERED: dict[tuple[object, ...], bool] = {}

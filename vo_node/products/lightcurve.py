@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from astropy.io import fits
 
-from vo_node.products.fitstable import map_table
+from vo_node.products.fitstable import map_table, times_ordered
 
 # JD of a column value of 0, per layout family (docs/corot-files.md, "Time columns"): version 4
 # columns are JD - 2400000, versions 1-3 the CoRoT Julian Day JD - 2451545. The same numbers
@@ -195,13 +195,6 @@ def _boundary(times: np.ndarray, value: float, *, after: bool) -> int:
         else:
             high = mid
     return low
-
-
-def times_ordered(times: np.ndarray) -> bool:
-    """Whether the valid times of a column never decrease (what :func:`row_range` needs)."""
-    values = np.asarray(times, dtype="f8")
-    values = values[np.isfinite(values) & (values > 0)]
-    return bool(np.all(values[1:] >= values[:-1]))
 
 
 def row_range(times: np.ndarray, offset: float, window: TimeRange) -> tuple[int, int]:
