@@ -10,58 +10,17 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
-from pydantic import ValidationError
-from tqdm import tqdm
 
-from vo_node.errors import NodeError
+from vo_node.cli_accounts import users
+from vo_node.cli_base import NodeGroup, database, progress, store
 from vo_node.settings import Settings
 
 
-@contextmanager
-def _progress(total: int | None, label: str) -> Iterator[Callable[[int], None]]:
-    """A progress bar on a terminal; nothing when output goes to a file or CI log."""
-    bar = tqdm(total=total, desc=label, unit="file", disable=not sys.stderr.isatty(), leave=False)
-    try:
-        yield bar.update
-    finally:
-        bar.close()
-
-
-def _fail(message: str) -> None:
-    click.echo(f"vo-node: {message}", err=True)
-    sys.exit(2)
-
-
-class _Group(click.Group):
-    """Turns the node's own errors into one clear line instead of a traceback."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except NodeError as exc:
-            _fail(str(exc))
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"VO_NODE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
-                for e in exc.errors()
-            )
-            _fail(f"invalid setting: {problems}")
-        except OSError as exc:
-            # Disks and permissions: say which file and why, not where in the code.
-            where = f" ({exc.filename})" if exc.filename else ""
-            _fail(f"{exc.strerror or exc}{where}")
-        except KeyboardInterrupt:
-            click.echo("vo-node: interrupted", err=True)
-            sys.exit(130)
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=NodeGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """Operate a vo-node archive: set it up, fill it, check it, serve it.
@@ -78,20 +37,7 @@ def cli(ctx: click.Context) -> None:
     ctx.obj = Settings()
 
 
-def _database(settings: Settings) -> Any:
-    from vo_node.db.node import NodeDatabase
-
-    db = NodeDatabase.from_settings(settings)
-    if not db.cluster.initialised:
-        raise NodeError(f"no database cluster at {db.cluster.data_dir}", hint="run `vo-node init`")
-    db.cluster.start()
-    return db
-
-
-def _store(settings: Settings) -> Any:
-    from vo_node.storage import MirroredStore
-
-    return MirroredStore.from_roots(settings.roots, fsync=settings.fsync)
+cli.add_command(users)
 
 
 @cli.command()
@@ -109,7 +55,7 @@ def init(settings: Settings) -> None:
     db.cluster.start()
     db.cluster.bootstrap(settings.database)
     applied = db.migrate(settings.published_config())
-    _store(settings).create_roots()
+    store(settings).create_roots()
     settings.quarantine.mkdir(parents=True, exist_ok=True)
     click.echo(
         f"cluster {'created' if created else 'present'} at {db.cluster.data_dir}; "
@@ -122,7 +68,7 @@ def init(settings: Settings) -> None:
 @click.pass_obj
 def migrate(settings: Settings) -> None:
     """Apply the schema migrations not yet applied."""
-    applied = _database(settings).migrate(settings.published_config())
+    applied = database(settings).migrate(settings.published_config())
     click.echo(f"migrations applied: {', '.join(applied) or 'none (up to date)'}")
 
 
@@ -174,7 +120,7 @@ def sample_data(
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    with _progress(planned_files(spec), "generating") as tick:
+    with progress(planned_files(spec), "generating") as tick:
         report = generate(spec, progress=tick)
     click.echo(
         f"{report.files} files ({report.bytes / 1e6:.1f} MB), {report.products} products, "
@@ -209,12 +155,12 @@ def ingest(
     from ingest.alerts import AlertHandler
     from ingest.pipeline import Ingest, discover
 
-    db = _database(settings)
+    db = database(settings)
     products, daily = discover(paths)
-    with db.admin(autocommit=True) as conn, _progress(len(products) + len(daily), "ingest") as tick:
+    with db.admin(autocommit=True) as conn, progress(len(products) + len(daily), "ingest") as tick:
         job = Ingest(
             conn=conn,
-            store=_store(settings),
+            store=store(settings),
             quarantine=settings.quarantine,
             handler=AlertHandler(settings.alert_hook, settings.spool),
             strict=strict,
@@ -245,11 +191,11 @@ def audit(settings: Settings, sample: str | None, repair: bool, as_json: bool) -
     """
     from vo_node.audit import audit as run_audit
 
-    db = _database(settings)
+    db = database(settings)
     with db.admin(autocommit=True) as conn:
         total = conn.execute("SELECT count(*) FROM archive.products").fetchone()[0]
-        with _progress(total if sample is None else None, "audit") as tick:
-            report = run_audit(conn, _store(settings), sample=sample, repair=repair, progress=tick)
+        with progress(total if sample is None else None, "audit") as tick:
+            report = run_audit(conn, store(settings), sample=sample, repair=repair, progress=tick)
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=1))
     else:
@@ -263,350 +209,6 @@ def audit(settings: Settings, sample: str | None, repair: bool, as_json: bool) -
         click.echo(report.line())
     if report.unresolved:
         sys.exit(1)
-
-
-# -- accounts (issue 4) -----------------------------------------------------------------------
-
-
-def _new_password(from_stdin: bool) -> str:
-    """A password hashed for storage: the first line of stdin, or typed twice on a terminal.
-    Checked (length) before anything is changed."""
-    from vo_node.auth.passwords import hash_password
-
-    if from_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-        if not password:
-            raise NodeError("no password on stdin (its first line is the password)")
-    elif sys.stdin.isatty():
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    else:
-        raise NodeError(
-            "no terminal to type a password on",
-            hint="give it with --password-stdin, or use --no-password for tokens only",
-        )
-    try:
-        return hash_password(password)
-    except ValueError as exc:
-        raise NodeError(str(exc)) from None
-
-
-def _when(value: Any) -> str:
-    return value.isoformat(timespec="seconds") if value is not None else ""
-
-
-def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> None:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-
-
-@cli.group(cls=_Group)
-def users() -> None:
-    """Manage accounts: users, groups, memberships and API tokens.
-
-    \b
-    Who sees what (the distribution policy, enforced by PostgreSQL):
-      admin group          every product
-      n1-community         the N1 products
-      coi                  every N2 product, before its release date too
-      a 'gi' group         the unreleased N2/N3 products of its runs (Guest Investigators)
-      everyone             N2/N3 products once released (`vo-node release`)
-    """
-
-
-@users.command("add")
-@click.argument("name")
-@click.option("--full-name", default="", help="The person's name, for the operator.")
-@click.option("--email", default="", help="Contact address, for the operator.")
-@click.option("--group", "groups", multiple=True, help="A group to join (repeatable).")
-@click.option("--password-stdin", is_flag=True, help="Read the password from stdin's first line.")
-@click.option("--no-password", is_flag=True, help="No password: the user signs in with tokens.")
-@click.pass_obj
-def users_add(
-    settings: Settings,
-    name: str,
-    full_name: str,
-    email: str,
-    groups: tuple[str, ...],
-    password_stdin: bool,
-    no_password: bool,
-) -> None:
-    """Create the user NAME; the password is asked twice unless given on stdin or none."""
-    from vo_node.auth import store
-
-    if password_stdin and no_password:
-        raise click.UsageError("--password-stdin and --no-password exclude each other")
-    hashed = None if no_password else _new_password(password_stdin)
-    with _database(settings).admin() as conn:
-        store.create_user(conn, name, full_name=full_name, email=email, password_hash=hashed)
-        for group in groups:
-            store.add_member(conn, name, group)
-    joined = f", member of {', '.join(groups)}" if groups else ""
-    click.echo(f"user {name} created ({'password' if hashed else 'tokens only'}{joined})")
-
-
-@users.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print the users as JSON.")
-@click.pass_obj
-def users_list(settings: Settings, as_json: bool) -> None:
-    """List the users: groups, whether they have a password, disabled or not."""
-    from vo_node.auth import store
-
-    with _database(settings).admin() as conn:
-        found = store.users(conn)
-    if as_json:
-        out = [
-            {
-                "name": u.name,
-                "full_name": u.full_name,
-                "email": u.email,
-                "groups": list(u.groups),
-                "password": u.has_password,
-                "disabled": u.disabled,
-                "created": _when(u.created),
-            }
-            for u in found
-        ]
-        click.echo(json.dumps(out, indent=1))
-        return
-    _table(
-        [
-            (
-                u.name,
-                ",".join(u.groups) or "-",
-                "yes" if u.has_password else "no",
-                "disabled" if u.disabled else "",
-                _when(u.created),
-                u.full_name,
-            )
-            for u in found
-        ],
-        ("NAME", "GROUPS", "PASSWORD", "DISABLED", "CREATED", "FULL NAME"),
-    )
-
-
-@users.command("passwd")
-@click.argument("name")
-@click.option("--password-stdin", is_flag=True, help="Read the password from stdin's first line.")
-@click.pass_obj
-def users_passwd(settings: Settings, name: str, password_stdin: bool) -> None:
-    """Set a new password for NAME (asked twice unless given on stdin).
-
-    The old password stops working at once, and so do the login cookies made with it.
-    """
-    from vo_node.auth import store
-
-    hashed = _new_password(password_stdin)
-    with _database(settings).admin() as conn:
-        store.set_password(conn, name, hashed)
-    click.echo(f"password of {name} changed")
-
-
-@users.command("disable")
-@click.argument("name")
-@click.pass_obj
-def users_disable(settings: Settings, name: str) -> None:
-    """Disable NAME: anonymous everywhere from now on, whatever it sends (kept, can return)."""
-    from vo_node.auth import store
-
-    with _database(settings).admin() as conn:
-        store.set_disabled(conn, name, True)
-    click.echo(f"user {name} disabled")
-
-
-@users.command("enable")
-@click.argument("name")
-@click.pass_obj
-def users_enable(settings: Settings, name: str) -> None:
-    """Enable NAME again after `users disable`."""
-    from vo_node.auth import store
-
-    with _database(settings).admin() as conn:
-        store.set_disabled(conn, name, False)
-    click.echo(f"user {name} enabled")
-
-
-@users.command("remove")
-@click.argument("name")
-@click.pass_obj
-def users_remove(settings: Settings, name: str) -> None:
-    """Delete NAME with its memberships and tokens."""
-    from vo_node.auth import store
-
-    with _database(settings).admin() as conn:
-        store.delete_user(conn, name)
-    click.echo(f"user {name} removed, with its memberships and tokens")
-
-
-@users.command("groups")
-@click.option("--json", "as_json", is_flag=True, help="Print the groups as JSON.")
-@click.pass_obj
-def users_groups(settings: Settings, as_json: bool) -> None:
-    """List the groups: kind, runs (GI groups), members."""
-    from vo_node.auth import store
-
-    with _database(settings).admin() as conn:
-        found = store.groups(conn)
-    if as_json:
-        out = [
-            {
-                "name": g.name,
-                "kind": g.kind,
-                "description": g.description,
-                "runs": list(g.runs),
-                "members": list(g.members),
-            }
-            for g in found
-        ]
-        click.echo(json.dumps(out, indent=1))
-        return
-    _table(
-        [
-            (g.name, g.kind, ",".join(g.runs) or "-", ",".join(g.members) or "-", g.description)
-            for g in found
-        ],
-        ("GROUP", "KIND", "RUNS", "MEMBERS", "DESCRIPTION"),
-    )
-
-
-@users.command("group-add")
-@click.argument("group")
-@click.option(
-    "--kind",
-    required=True,
-    type=click.Choice(["admin", "members", "gi"]),  # accounts.groups' kinds
-    help="admin: every product; members: products of this access group; "
-    "gi: Guest Investigators, the unreleased N2/N3 products of its runs.",
-)
-@click.option("--run", "runs", multiple=True, help="A run of a gi group, e.g. LRa01 (repeatable).")
-@click.option("--description", default="", help="What the group is for.")
-@click.pass_obj
-def users_group_add(
-    settings: Settings, group: str, kind: str, runs: tuple[str, ...], description: str
-) -> None:
-    """Create the group GROUP."""
-    from vo_node.auth import store
-
-    with _database(settings).admin() as conn:
-        store.create_group(conn, group, kind, description=description, runs=runs)
-    of_runs = f" for runs {', '.join(runs)}" if runs else ""
-    click.echo(f"group {group} ({kind}) created{of_runs}")
-    if kind == "gi" and not runs:
-        click.echo("note: a gi group without runs sees nothing before release", err=True)
-
-
-@users.command("join")
-@click.argument("name")
-@click.argument("group")
-@click.pass_obj
-def users_join(settings: Settings, name: str, group: str) -> None:
-    """Make NAME a member of GROUP."""
-    from vo_node.auth import store
-
-    with _database(settings).admin() as conn:
-        store.add_member(conn, name, group)
-    click.echo(f"{name} is a member of {group}")
-
-
-@users.command("leave")
-@click.argument("name")
-@click.argument("group")
-@click.pass_obj
-def users_leave(settings: Settings, name: str, group: str) -> None:
-    """Take NAME out of GROUP."""
-    from vo_node.auth import store
-
-    with _database(settings).admin() as conn:
-        store.remove_member(conn, name, group)
-    click.echo(f"{name} left {group}")
-
-
-@users.command("token")
-@click.argument("name")
-@click.option("--label", default="", help="What the token is for, e.g. the machine using it.")
-@click.option(
-    "--expires-days", type=click.IntRange(min=1), help="Days it is valid (default: no expiry)."
-)
-@click.pass_obj
-def users_token(settings: Settings, name: str, label: str, expires_days: int | None) -> None:
-    """Make an API token for NAME and print it (only it, on stdout: scripts can capture it).
-
-    The token is shown this once; only its SHA-256 is kept. Clients send it as a bearer
-    token (Authorization: Bearer ...).
-    """
-    from datetime import UTC, datetime, timedelta
-
-    from vo_node.auth import store
-
-    expires = None if expires_days is None else datetime.now(UTC) + timedelta(days=expires_days)
-    with _database(settings).admin() as conn:
-        token = store.create_token(conn, name, label=label, expires_at=expires)
-    until = f", expires {_when(expires)}" if expires else ""
-    click.echo(
-        f"new token {token.split('_')[1]} for {name}{until}: shown once, only its SHA-256 is kept",
-        err=True,
-    )
-    click.echo(token)
-
-
-@users.command("tokens")
-@click.argument("name", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print the tokens as JSON.")
-@click.pass_obj
-def users_tokens(settings: Settings, name: str | None, as_json: bool) -> None:
-    """List the API tokens (of NAME, or everyone's); never their secrets."""
-    from datetime import UTC, datetime
-
-    from vo_node.auth import store
-
-    with _database(settings).admin() as conn:
-        if name is not None and name not in {u.name for u in store.users(conn)}:
-            raise store.AccountError(f"no user {name!r}")
-        found = store.tokens(conn, name)
-    now = datetime.now(UTC)
-
-    def state(t: Any) -> str:
-        if t.revoked_at is not None:
-            return "revoked"
-        return "expired" if t.expires_at is not None and t.expires_at <= now else "active"
-
-    if as_json:
-        out = [
-            {
-                "token_id": t.token_id,
-                "user": t.user,
-                "label": t.label,
-                "created": _when(t.created),
-                "expires_at": _when(t.expires_at) or None,
-                "revoked_at": _when(t.revoked_at) or None,
-                "state": state(t),
-            }
-            for t in found
-        ]
-        click.echo(json.dumps(out, indent=1))
-        return
-    _table(
-        [
-            (t.token_id, t.user, state(t), _when(t.created), _when(t.expires_at), t.label)
-            for t in found
-        ],
-        ("TOKEN", "USER", "STATE", "CREATED", "EXPIRES", "LABEL"),
-    )
-
-
-@users.command("revoke")
-@click.argument("token_id")
-@click.pass_obj
-def users_revoke(settings: Settings, token_id: str) -> None:
-    """Revoke a token at once, by its id (`users tokens` lists them) or its whole text."""
-    from vo_node.auth import store
-
-    parts = token_id.split("_", 2)
-    if len(parts) == 3 and parts[0] == store.TOKEN_PREFIX:
-        token_id = parts[1]
-    with _database(settings).admin() as conn:
-        store.revoke_token(conn, token_id)
-    click.echo(f"token {token_id} revoked")
 
 
 @cli.command()
@@ -632,7 +234,7 @@ def release(settings: Settings, args: tuple[str, ...], product: int | None, as_j
             "give a DATE with --product ID" if product is not None else "give RUN_CODE DATE"
         )
     day = releases.parse_day(args[-1])
-    with _database(settings).admin() as conn:
+    with database(settings).admin() as conn:
         change: Any = (
             releases.set_product_release(conn, product, day)
             if product is not None
@@ -653,7 +255,7 @@ def serve(settings: Settings, host: str | None, port: int | None) -> None:
         update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     )
     # Up to date before serving: new migrations, TAP_SCHEMA, and the URL the views print.
-    _database(settings).migrate(settings.published_config())
+    database(settings).migrate(settings.published_config())
     run_server(settings)
 
 
@@ -674,7 +276,7 @@ def worker(settings: Settings, once: bool) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    _database(settings)
+    database(settings)
     done = run_worker(settings, {"tap": tap_executor(settings)}, once=once)
     click.echo(f"{done} jobs run")
 
