@@ -80,7 +80,7 @@ class Registrar:
                 self._collection(record.collection)
             run_ids = [self._run(record.run) for record in records]
             star_ids = self._stars([record.star for record in records])
-            ids = self._products(records, run_ids, star_ids)
+            ids = self._products(records, run_ids, star_ids, ingest_id)
             with self.conn.cursor() as cur:
                 cur.executemany(
                     "INSERT INTO archive.product_copies (product_id, site) VALUES (%s, %s)",
@@ -176,8 +176,13 @@ class Registrar:
             return _returned(cur)
 
     def _products(
-        self, records: Sequence[ProductRecord], run_ids: list[int], star_ids: list[int]
+        self,
+        records: Sequence[ProductRecord],
+        run_ids: list[int],
+        star_ids: list[int],
+        ingest_id: int,
     ) -> list[int]:
+        # Each product names its batch: the feed's entry per batch selects by it.
         params = [
             (
                 r.collection.collection_id,
@@ -205,6 +210,7 @@ class Registrar:
                 r.sha256,
                 sorted({p.code for p in r.problems}),
                 r.access_group,
+                ingest_id,
             )
             for r, run_id, star_id in zip(records, run_ids, star_ids, strict=True)
         ]
@@ -248,8 +254,8 @@ _INSERT_PRODUCT = (
     "INSERT INTO archive.products (collection_id, run_id, star_id, level, product_type,"
     " series, version, version_rank, layout, file_name, archive_path, t_min, t_max,"
     " time_scale, time_refpos, n_points, n_good, sampling, bands, ccd, window_id,"
-    " file_size, sha256, warnings, access_group) VALUES (%s, %s, %s, %s, %s, %s, %s,"
-    " %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    " file_size, sha256, warnings, access_group, ingest_id) VALUES (%s, %s, %s, %s, %s, %s,"
+    " %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
     " RETURNING product_id"
 )
 

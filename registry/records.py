@@ -27,7 +27,19 @@ SSAP = "http://www.ivoa.net/xml/SSA/v1.1"
 # Every prefix a record's xsi:type values use: xsi:type holds a QName as text, so its prefix
 # must be declared on the record even where no element name uses it.
 NSMAP = {"ri": RI, "vr": VR, "vs": VS, "vg": VG, "tr": TR, "ssa": SSAP, "xsi": XSI}
-SUBJECTS = ("Light curves", "Time domain astronomy", "Stellar oscillations", "Exoplanets")
+# Unified Astronomy Thesaurus concepts, written as the IVOA UAT vocabulary's term identifiers
+# (http://www.ivoa.net/rdf/uat#light-curves ...), the form registries match subjects against.
+SUBJECTS = (
+    "light-curves",
+    "time-domain-astronomy",
+    "stellar-oscillations",
+    "asteroseismology",
+    "exoplanets",
+    "transit-photometry",
+)
+REGISTRY_STANDARD = "ivo://ivoa.net/std/Registry"
+# The largest page of records one OAI-PMH response holds (the Harvest capability says so).
+OAI_PAGE = 100
 
 
 @dataclass(frozen=True)
@@ -80,8 +92,10 @@ def _resource(
     dates: Dates,
     *,
     content_type: str | None = None,
+    related: Sequence[tuple[str, str, str]] = (),
 ) -> etree._Element:
-    """A record's head: identification, curation and content (VOResource 1.1)."""
+    """A record's head: identification, curation and content (VOResource 1.1), with
+    ``related`` resources as (relationship type, ivoid, title)."""
     record = etree.Element(
         f"{{{RI}}}Resource",
         nsmap=NSMAP,
@@ -108,6 +122,10 @@ def _resource(
     if content_type:
         sub(content, "type", content_type)
     sub(content, "contentLevel", "Research")
+    for kind, ivoid, name in related:
+        relationship = sub(content, "relationship")
+        sub(relationship, "relationshipType", kind)
+        sub(relationship, "relatedResource", name, **{"ivo-id": ivoid})
     return record
 
 
@@ -162,9 +180,11 @@ def service_record(
     dates: Dates,
     *,
     skip: Sequence[str] = (),
+    serves: Sequence[tuple[str, str]] = (),
 ) -> etree._Element:
     """A ``vs:DataService`` record whose capabilities are those of the service's VOSI
-    capabilities document ``capabilities`` (standardIDs in ``skip`` left out)."""
+    capabilities document ``capabilities`` (standardIDs in ``skip`` left out), serving the
+    data collections ``serves`` ((ivoid, title) pairs)."""
     record = _resource(
         identity,
         "vs:DataService",
@@ -173,6 +193,7 @@ def service_record(
         service.short_name,
         service.description,
         dates,
+        related=[("IsServiceFor", ivoid, title) for ivoid, title in serves],
     )
     document = etree.fromstring(capabilities)
     if document.tag != f"{{{VOSI_CAP}}}capabilities":
@@ -183,8 +204,37 @@ def service_record(
     return record
 
 
+def registry_record(identity: Identity, oai_url: str, page: int, dates: Dates) -> etree._Element:
+    """The publishing registry itself (VORegistry 1.0, ``vg:Registry``): not full (it holds
+    only the node's own records), managing the node's authority, harvested over OAI-PMH at
+    ``oai_url`` in pages of at most ``page`` records."""
+    record = _resource(
+        identity,
+        "vg:Registry",
+        "registry",
+        f"{identity.title} publishing registry",
+        "CoRoT registry",
+        f"The OAI-PMH publishing registry of {identity.title}: the VOResource records of its "
+        "services, data collections, naming authority and publisher, for the searchable "
+        "registries of the Virtual Observatory to harvest.",
+        dates,
+    )
+    capability = sub(record, "capability", standardID=REGISTRY_STANDARD, **{TYPE: "vg:Harvest"})
+    interface = sub(capability, "interface", role="std", version="1.0", **{TYPE: "vg:OAIHTTP"})
+    sub(interface, "accessURL", oai_url, use="base")
+    sub(capability, "maxRecords", str(page))
+    sub(record, "full", "false")
+    sub(record, "managedAuthority", identity.authority)
+    return record
+
+
 def record_bytes(record: etree._Element) -> bytes:
     return serialize(record)
+
+
+def collection_key(collection_id: str) -> str:
+    """The resource key of a collection's record: 'corot-exo' -> 'corot/exo'."""
+    return f"corot/{collection_id.removeprefix('corot-')}"
 
 
 def collection_record(
@@ -193,22 +243,26 @@ def collection_record(
     tableset: bytes,
     schemas: Sequence[str],
     auxiliary: Sequence[tuple[str, str]],
+    dates: Dates,
+    *,
+    served_by: Sequence[tuple[str, str]] = (),
 ) -> etree._Element:
     """A data collection (``vs:CatalogResource``): its coverage (MOC, run intervals, the
     optical waveband), the tables it is queried through (the ``schemas`` of the VOSI
     ``tableset`` document), and auxiliary capabilities pointing at the services that serve
     it ((standardID, access URL) pairs, e.g. TAP#aux: how registries find a collection's
-    services)."""
-    key = facts.collection_id.removeprefix("corot-")
+    services), and the records of those services ``served_by`` ((ivoid, title) pairs). The
+    collection existed since its row was made, whenever its record first was."""
     record = _resource(
         identity,
         "vs:CatalogResource",
-        f"corot/{key}",
+        collection_key(facts.collection_id),
         facts.title,
         facts.collection_id,
         facts.description or facts.title,
-        Dates(facts.created, facts.updated),
+        Dates(min(dates.created, facts.created), dates.updated),
         content_type="Survey",
+        related=[("IsServedBy", ivoid, title) for ivoid, title in served_by],
     )
     for standard_id, url in auxiliary:
         capability = sub(record, "capability", standardID=standard_id)

@@ -48,6 +48,11 @@ def query_data() -> Response:
 
 @bp.get("/capabilities")
 def capabilities() -> Response:
+    return Response(capabilities_document(), mimetype=XML)
+
+
+def capabilities_document() -> bytes:
+    """The capabilities as served now (the registry's record of the service copies them)."""
     settings = current_app.config["VO_NODE_SETTINGS"]
     try:
         position = public_position(current_app.extensions["vo_node.query_runner"], 5.0)
@@ -55,8 +60,7 @@ def capabilities() -> Response:
         current_app.logger.warning("no test position for the SSA capabilities", exc_info=True)
         position = None
     limits = SsaLimits(settings.maxrec_default, settings.maxrec_hard, position)
-    document = ssa_capabilities(f"{settings.public_url}/ssa", limits, SECURITY_METHODS)
-    return Response(document, mimetype=XML)
+    return ssa_capabilities(f"{settings.public_url}/ssa", limits, SECURITY_METHODS)
 
 
 @bp.get("/availability")

@@ -348,6 +348,14 @@ PRODUCTS = Table(
             nullable=False,
             datalink=True,
         ),
+        Column(
+            "ingest_id",
+            "long",
+            "Ingest batch that registered the file (one per run of the archive's ingest; the "
+            "node's Atom feed has an entry per batch)",
+            "meta.id",
+            indexed=True,
+        ),
     ),
     foreign_keys=(
         ForeignKey(

@@ -23,6 +23,7 @@ from registry.records import (
     collection_record,
     organisation_record,
     record_bytes,
+    registry_record,
     service_record,
 )
 from ssa.capabilities import SsaLimits, ssa_capabilities
@@ -74,6 +75,20 @@ def test_organisation_and_authority(tmp_path: Path) -> None:
     assert authority.findtext("curation/contact/email") == "help@corot.example.org"
 
 
+def test_registry_record(tmp_path: Path) -> None:
+    identity = Identity.from_settings(_settings(tmp_path))
+    record = registry_record(identity, "https://corot.example.org/oai", 250, DATES)
+    root = assert_valid(record_bytes(record), *SCHEMAS)
+    assert root.get("{http://www.w3.org/2001/XMLSchema-instance}type") == "vg:Registry"
+    assert root.findtext("identifier") == "ivo://corot.example.org/registry"
+    assert [m.text for m in root.iterfind("managedAuthority")] == ["corot.example.org"]
+    capability = root.find("capability")
+    assert capability is not None
+    assert capability.get("standardID") == "ivo://ivoa.net/std/Registry"
+    assert capability.findtext("interface/accessURL") == "https://corot.example.org/oai"
+    assert capability.findtext("maxRecords") == "250"
+
+
 def test_service_records_carry_the_served_capabilities(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     identity = Identity.from_settings(settings)
@@ -119,7 +134,13 @@ def test_collection_records_cover_what_anyone_may_see(node: Node, sample_dir: Pa
         assert fact.products == len(public) > 0
         assert fact.updated >= max(r[4] for r in public)  # type: ignore[type-var]
         record = collection_record(
-            identity, fact, tableset, ("corot", "ivoa"), [("ivo://ivoa.net/std/TAP#aux", tap)]
+            identity,
+            fact,
+            tableset,
+            ("corot", "ivoa"),
+            [("ivo://ivoa.net/std/TAP#aux", tap)],
+            DATES,
+            served_by=[(identity.ivoid("tap"), "TAP")],
         )
         root = assert_valid(record_bytes(record), *SCHEMAS)
         key = fact.collection_id.removeprefix("corot-")

@@ -11,7 +11,11 @@ from flask import Flask, jsonify, request
 from psycopg_pool import ConnectionPool
 from werkzeug.exceptions import HTTPException
 
+from registry import views as registry_views
+from registry.inventory import DATALINK_SERVICE, SSA_SERVICE, TAP_SERVICE, Sources
+from registry.records import Identity
 from ssa import views as ssa_views
+from tap_schema import METADATA, vosi
 from vo_node.auth import store
 from vo_node.auth.credentials import Authenticator
 from vo_node.auth.tickets import Tickets
@@ -19,12 +23,14 @@ from vo_node.auth.views import caller
 from vo_node.auth.views import install as install_auth
 from vo_node.datalink import views as datalink_views
 from vo_node.db.node import NodeDatabase
+from vo_node.feed import views as feed_views
 from vo_node.http.errors import VOTABLE_MIME, dali_error
 from vo_node.products import views as product_views
 from vo_node.query import QueryRunner
 from vo_node.settings import Settings
 from vo_node.storage import MirroredStore
 from vo_node.tap import views as tap_views
+from vo_node.tap.capabilities import node_tap_capabilities
 from vo_node.uws.views import uws_blueprint
 from vo_node.votable import error_document
 from vo_node.web import docs, landing
@@ -82,6 +88,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(product_views.bp)
     app.register_blueprint(datalink_views.bp)
     app.register_blueprint(docs.bp)
+    app.register_blueprint(feed_views.bp)
+    app.register_blueprint(registry_views.bp)
+    app.extensions["vo_node.registry_sources"] = lambda: registry_sources(settings)
     app.register_blueprint(
         uws_blueprint(
             "tap",
@@ -100,3 +109,25 @@ def create_app(settings: Settings | None = None) -> Flask:
         return jsonify({"error": exc.name, "message": exc.description}), exc.code
 
     return app
+
+
+def registry_sources(settings: Settings) -> Sources:
+    """What the registry's records are made of: each service's capabilities as it serves
+    them now (inside a request: SSA's test query reads the archive), the TAP tableset."""
+    base = settings.public_url
+    return Sources(
+        Identity.from_settings(settings),
+        services=[
+            (TAP_SERVICE, node_tap_capabilities(settings)),
+            (SSA_SERVICE, ssa_views.capabilities_document()),
+            (DATALINK_SERVICE, datalink_views.capabilities_document()),
+        ],
+        tableset=vosi.tableset(METADATA),
+        schemas=("corot", "ivoa"),
+        auxiliary=[
+            ("ivo://ivoa.net/std/TAP#aux", f"{base}/tap"),
+            ("ivo://ivoa.net/std/SSA#aux", f"{base}/ssa"),
+        ],
+        oai_url=f"{base}/oai",
+        page=settings.oai_page_size,
+    )

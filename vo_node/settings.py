@@ -93,6 +93,14 @@ class Settings(BaseSettings):
         default="corot-archive@vo-node.example",
         description="E-mail address of the contact of the node's registry records.",
     )
+    oai_page_size: int = Field(
+        default=100, description="Records per OAI-PMH response before a resumption token."
+    )
+    registry_check_s: float = Field(
+        default=30.0,
+        description="Seconds between checks, per server process, whether the registry records "
+        "need regenerating (after an ingest, a release, a change of settings).",
+    )
     maxrec_default: int = Field(default=20000, description="TAP rows returned without MAXREC.")
     maxrec_hard: int = Field(default=10_000_000, description="Most rows any TAP query returns.")
     sync_timeout: int = Field(

@@ -131,8 +131,13 @@ def soda() -> Response:
 
 @bp.get("/capabilities")
 def capabilities() -> Response:
+    return Response(capabilities_document(), mimetype="text/xml")
+
+
+def capabilities_document() -> bytes:
+    """The capabilities as served (the registry's record of the service copies them)."""
     base = f"{current_app.config['VO_NODE_SETTINGS'].public_url}/datalink"
-    return Response(datalink_capabilities(base, SECURITY_METHODS), mimetype="text/xml")
+    return datalink_capabilities(base, SECURITY_METHODS)
 
 
 @bp.get("/availability")

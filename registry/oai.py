@@ -1,0 +1,364 @@
+"""OAI-PMH 2.0 over the record store, as IVOA Registry Interfaces 1.1 asks of a publishing
+registry: the six verbs, the ``ivo_vor`` and ``oai_dc`` formats, the ``ivo_managed`` set,
+datestamps to the second, deleted records kept, every error code where the protocol names it.
+
+``respond(repository, arguments)`` takes the request's arguments (name -> values, so that a
+repeated argument can be refused) and returns the response document; protocol errors are
+documents too (HTTP 200, as OAI-PMH wants). Must not import Flask.
+
+Resumption tokens carry the whole state of a list (format, set, datestamp window, the last
+identifier sent, the count so far), so any worker can answer the next page and nothing is
+kept on the server. The window's upper end is fixed at the first page (the harvest's
+response time): a record changed during a harvest then moves out of it rather than being
+sent twice or skipped, and the harvester's next ``from`` (that response time) brings it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+from lxml import etree
+
+from registry import store
+from registry.dublincore import dublin_core
+from vo_node.http.capabilities import XSI
+
+OAI = "http://www.openarchives.org/OAI/2.0/"
+OAI_SCHEMA = "http://www.openarchives.org/OAI/2.0/OAI-PMH.xsd"
+RI = "http://www.ivoa.net/xml/RegistryInterface/v1.0"
+# metadataPrefix -> (schema, namespace)
+FORMATS = {
+    "ivo_vor": ("http://www.ivoa.net/xml/RegistryInterface/RegistryInterface-v1.0.xsd", RI),
+    "oai_dc": (
+        "http://www.openarchives.org/OAI/2.0/oai_dc.xsd",
+        "http://www.openarchives.org/OAI/2.0/oai_dc/",
+    ),
+}
+MANAGED_SET = "ivo_managed"
+GRANULARITY = "YYYY-MM-DDThh:mm:ssZ"
+
+# The arguments of each verb: required, optional, exclusive (resumptionToken, alone).
+_VERBS: dict[str, tuple[frozenset[str], frozenset[str], str | None]] = {
+    "Identify": (frozenset(), frozenset(), None),
+    "ListMetadataFormats": (frozenset(), frozenset({"identifier"}), None),
+    "ListSets": (frozenset(), frozenset(), "resumptionToken"),
+    "ListIdentifiers": (
+        frozenset({"metadataPrefix"}),
+        frozenset({"from", "until", "set"}),
+        "resumptionToken",
+    ),
+    "ListRecords": (
+        frozenset({"metadataPrefix"}),
+        frozenset({"from", "until", "set"}),
+        "resumptionToken",
+    ),
+    "GetRecord": (frozenset({"identifier", "metadataPrefix"}), frozenset(), None),
+}
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_SECOND = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+# Longer arguments are not ours: refused without being echoed or parsed.
+_MAX_ARGUMENT = 2000
+
+
+class OaiError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Repository:
+    """The registry answering: where it is, who runs it, its page size, and the time."""
+
+    conn: psycopg.Connection
+    base_url: str  # the OAI-PMH endpoint, as harvested
+    name: str
+    admin_email: str
+    registry_ivoid: str
+    page: int
+    now: datetime  # the response time, whole seconds, UTC
+
+
+def respond(repository: Repository, arguments: Mapping[str, Sequence[str]]) -> bytes:
+    root = etree.Element(f"{{{OAI}}}OAI-PMH", nsmap={"oai": OAI, "xsi": XSI})
+    root.set(f"{{{XSI}}}schemaLocation", f"{OAI} {OAI_SCHEMA}")
+    _text(root, "responseDate", _stamp(repository.now))
+    request = _text(root, "request", repository.base_url)
+    try:
+        verb, args = _checked(arguments)
+        # The request's attributes are echoed only when they were understood (OAI-PMH 3.2).
+        request.set("verb", verb)
+        for name, value in sorted(args.items()):
+            request.set(name, value)
+        root.append(_VERB_HANDLERS[verb](repository, args))
+    except OaiError as error:
+        if error.code in ("badVerb", "badArgument"):
+            request.attrib.clear()
+        _text(root, "error", error.message).set("code", error.code)
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+
+
+def _checked(arguments: Mapping[str, Sequence[str]]) -> tuple[str, dict[str, str]]:
+    verbs = arguments.get("verb", [])
+    if len(verbs) != 1:
+        raise OaiError("badVerb", "the verb argument is repeated" if verbs else "no verb")
+    verb = verbs[0]
+    if verb not in _VERBS:
+        raise OaiError("badVerb", f"{_shown(verb)} is not an OAI-PMH verb")
+    required, optional, exclusive = _VERBS[verb]
+    args: dict[str, str] = {}
+    for name, values in arguments.items():
+        if name == "verb":
+            continue
+        if name not in required | optional and name != exclusive:
+            raise OaiError("badArgument", f"{verb} takes no argument {_shown(name)}")
+        if len(values) != 1:
+            raise OaiError("badArgument", f"the argument {name} is repeated")
+        if len(values[0]) > _MAX_ARGUMENT:
+            raise OaiError("badArgument", f"the argument {name} is too long")
+        args[name] = values[0]
+    if exclusive and exclusive in args:
+        if len(args) > 1:
+            raise OaiError("badArgument", f"{exclusive} is an exclusive argument")
+        return verb, args
+    missing = sorted(required - args.keys())
+    if missing:
+        raise OaiError("badArgument", f"{verb} requires {' and '.join(missing)}")
+    return verb, args
+
+
+def _shown(value: str) -> str:
+    return repr(value[:40] + ("..." if len(value) > 40 else ""))
+
+
+def _text(parent: etree._Element, tag: str, text: str | None = None) -> etree._Element:
+    element = etree.SubElement(parent, f"{{{OAI}}}{tag}")
+    if text is not None:
+        element.text = text
+    return element
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# -- the verbs ---------------------------------------------------------------------------
+
+
+def _identify(repository: Repository, args: Mapping[str, str]) -> etree._Element:
+    conn = repository.conn
+    element = etree.Element(f"{{{OAI}}}Identify")
+    _text(element, "repositoryName", repository.name)
+    _text(element, "baseURL", repository.base_url)
+    _text(element, "protocolVersion", "2.0")
+    _text(element, "adminEmail", repository.admin_email)
+    _text(element, "earliestDatestamp", _stamp(store.earliest(conn) or repository.now))
+    # Deleted records are never dropped from the store.
+    _text(element, "deletedRecord", "persistent")
+    _text(element, "granularity", GRANULARITY)
+    # Registry Interfaces: Identify describes the registry with its own VOResource record.
+    own = store.record(conn, repository.registry_ivoid)
+    if own is not None and not own.deleted:
+        _text(element, "description").append(etree.fromstring(own.xml))
+    return element
+
+
+def _list_metadata_formats(repository: Repository, args: Mapping[str, str]) -> etree._Element:
+    if "identifier" in args and store.record(repository.conn, args["identifier"]) is None:
+        raise OaiError("idDoesNotExist", f"no record {_shown(args['identifier'])}")
+    element = etree.Element(f"{{{OAI}}}ListMetadataFormats")
+    for prefix, (schema, namespace) in FORMATS.items():
+        entry = _text(element, "metadataFormat")
+        _text(entry, "metadataPrefix", prefix)
+        _text(entry, "schema", schema)
+        _text(entry, "metadataNamespace", namespace)
+    return element
+
+
+def _list_sets(repository: Repository, args: Mapping[str, str]) -> etree._Element:
+    if "resumptionToken" in args:  # this list is never split
+        raise OaiError("badResumptionToken", "ListSets issues no resumption tokens")
+    element = etree.Element(f"{{{OAI}}}ListSets")
+    entry = _text(element, "set")
+    _text(entry, "setSpec", MANAGED_SET)
+    _text(entry, "setName", "Resources published by this registry")
+    return element
+
+
+def _get_record(repository: Repository, args: Mapping[str, str]) -> etree._Element:
+    prefix = _format(args["metadataPrefix"])
+    found = store.record(repository.conn, args["identifier"])
+    if found is None:
+        raise OaiError("idDoesNotExist", f"no record {_shown(args['identifier'])}")
+    element = etree.Element(f"{{{OAI}}}GetRecord")
+    element.append(_record(found, prefix, headers_only=False))
+    return element
+
+
+def _list_identifiers(repository: Repository, args: Mapping[str, str]) -> etree._Element:
+    return _list(repository, args, "ListIdentifiers")
+
+
+def _list_records(repository: Repository, args: Mapping[str, str]) -> etree._Element:
+    return _list(repository, args, "ListRecords")
+
+
+@dataclass(frozen=True)
+class _Harvest:
+    """Where a list stands: what the resumption token carries."""
+
+    verb: str
+    prefix: str
+    start: datetime | None
+    end: datetime
+    after: str
+    cursor: int
+
+    def token(self) -> str:
+        state = {
+            "v": self.verb,
+            "p": self.prefix,
+            "f": self.start.timestamp() if self.start else None,
+            "u": self.end.timestamp(),
+            "a": self.after,
+            "c": self.cursor,
+        }
+        raw = json.dumps(state, separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def from_token(cls, verb: str, token: str) -> _Harvest:
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            state = json.loads(raw)
+            harvest = cls(
+                str(state["v"]),
+                str(state["p"]),
+                None if state["f"] is None else _moment(state["f"]),
+                _moment(state["u"]),
+                str(state["a"]),
+                int(state["c"]),
+            )
+        except (ValueError, KeyError, TypeError, OverflowError, binascii.Error):
+            raise OaiError("badResumptionToken", "this resumption token is not ours") from None
+        if harvest.verb != verb or harvest.prefix not in FORMATS or harvest.cursor < 0:
+            raise OaiError("badResumptionToken", f"this resumption token is not one of {verb}")
+        return harvest
+
+
+def _moment(seconds: object) -> datetime:
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
+        raise TypeError("not a time")
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _list(repository: Repository, args: Mapping[str, str], verb: str) -> etree._Element:
+    conn = repository.conn
+    if "resumptionToken" in args:
+        harvest = _Harvest.from_token(verb, args["resumptionToken"])
+    else:
+        prefix = _format(args["metadataPrefix"])
+        start, end = _window(args.get("from"), args.get("until"))
+        # An open end is fixed at this response's time for the whole harvest.
+        end = min(end, repository.now) if end else repository.now
+        if args.get("set", MANAGED_SET) != MANAGED_SET:
+            raise OaiError("noRecordsMatch", f"there is no set {_shown(args['set'])}")
+        harvest = _Harvest(verb, prefix, start, end, "", 0)
+    # The window's end is inclusive to the second.
+    window = store.Window(
+        harvest.start, harvest.end + timedelta(microseconds=999_999), harvest.after
+    )
+    records = store.page(conn, window, repository.page + 1)
+    if not records:  # (a list is never empty: a resumed one emptied by changes neither)
+        raise OaiError("noRecordsMatch", "no record has a datestamp in this range")
+    element = etree.Element(f"{{{OAI}}}{verb}")
+    shown = records[: repository.page]
+    for found in shown:
+        element.append(_record(found, harvest.prefix, headers_only=verb == "ListIdentifiers"))
+    if len(records) > repository.page or harvest.cursor:
+        # Every page of a split list ends with a token; the last one's is empty (3.5).
+        token = _text(element, "resumptionToken")
+        token.set("cursor", str(harvest.cursor))
+        token.set("completeListSize", str(store.count(conn, window)))
+        if len(records) > repository.page:
+            following = _Harvest(
+                verb,
+                harvest.prefix,
+                harvest.start,
+                harvest.end,
+                shown[-1].ivoid,
+                harvest.cursor + len(shown),
+            )
+            token.text = following.token()
+    return element
+
+
+def _format(prefix: str) -> str:
+    if prefix not in FORMATS:
+        raise OaiError(
+            "cannotDisseminateFormat",
+            f"no metadata format {_shown(prefix)}; there are {', '.join(FORMATS)}",
+        )
+    return prefix
+
+
+def _window(start: str | None, end: str | None) -> tuple[datetime | None, datetime | None]:
+    """``from`` and ``until`` as instants: a day means its first second for ``from`` and
+    its last for ``until``; both must have the same granularity."""
+    if start and end and len(start) != len(end):
+        raise OaiError("badArgument", "from and until must have the same granularity")
+    low = _datestamp("from", start, last=False)
+    high = _datestamp("until", end, last=True)
+    if low and high and low > high:
+        raise OaiError("badArgument", "from is later than until")
+    return low, high
+
+
+def _datestamp(name: str, value: str | None, *, last: bool) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        if _SECOND.fullmatch(value):
+            return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        if _DAY.fullmatch(value):
+            day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
+            return day + timedelta(days=1, seconds=-1) if last else day
+    except ValueError:
+        pass
+    raise OaiError("badArgument", f"{name} is not a UTC datestamp ({GRANULARITY} or YYYY-MM-DD)")
+
+
+def _record(found: store.StoredRecord, prefix: str, *, headers_only: bool) -> etree._Element:
+    header = etree.Element(f"{{{OAI}}}header")
+    if found.deleted:
+        header.set("status", "deleted")
+    _text(header, "identifier", found.ivoid)
+    _text(header, "datestamp", _stamp(found.updated))
+    _text(header, "setSpec", MANAGED_SET)
+    if headers_only:
+        return header
+    element = etree.Element(f"{{{OAI}}}record")
+    element.append(header)
+    if not found.deleted:
+        resource = etree.fromstring(found.xml)
+        metadata = _text(element, "metadata")
+        metadata.append(resource if prefix == "ivo_vor" else dublin_core(resource))
+    return element
+
+
+_VERB_HANDLERS = {
+    "Identify": _identify,
+    "ListMetadataFormats": _list_metadata_formats,
+    "ListSets": _list_sets,
+    "GetRecord": _get_record,
+    "ListIdentifiers": _list_identifiers,
+    "ListRecords": _list_records,
+}

@@ -1,0 +1,194 @@
+"""The publishing registry's record store (table ``registry.records``): the records as last
+published, each with the time its content last changed, and the deleted ones kept.
+
+``sync`` regenerates the records when what they are made of may have changed (the public
+part of the archive, the node's settings and declarations), and stamps a new datestamp only
+on a record whose content differs; reads page through the store for OAI-PMH. Reads of the
+archive go through the anonymous caller's policy: a record is public. Must not import Flask.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import psycopg
+
+from registry.inventory import Builder
+from registry.records import Dates, record_bytes
+
+# Records are compared with these dates in place of their own.
+_NO_DATES = Dates(datetime(2000, 1, 1, tzinfo=UTC), datetime(2000, 1, 1, tzinfo=UTC))
+# pg_advisory_xact_lock key of a sync: concurrent workers regenerate one at a time.
+_SYNC_LOCK = 0x7265_6769  # 'regi'
+
+# What anonymous callers can see of the archive, summarised: a record's content is a
+# function of this, the settings and the code. Under row-level security as the anonymous
+# caller, so a release (a date passing) changes it with nobody acting.
+_ARCHIVE_STATE = """
+SELECT concat_ws('|',
+    (SELECT count(*) || ':' || coalesce(sum(product_id), 0) || ':'
+            || coalesce(max(ingested_at)::text, '')
+       FROM archive.products),
+    (SELECT count(*) || ':' || coalesce(max(updated)::text, '') FROM archive.stars),
+    (SELECT string_agg(collection_id || ':' || updated, ',' ORDER BY collection_id)
+       FROM archive.collections))
+"""
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    ivoid: str
+    xml: bytes
+    updated: datetime
+    deleted: bool
+
+
+def archive_state(conn: psycopg.Connection) -> str:
+    row = conn.execute(_ARCHIVE_STATE).fetchone()
+    return str(row[0]) if row else ""
+
+
+def digest(*parts: bytes | str) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode() if isinstance(part, str) else part)
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def is_current(conn: psycopg.Connection, inputs: str) -> bool:
+    row = conn.execute("SELECT inputs FROM registry.sync_state").fetchone()
+    return row is not None and row[0] == inputs
+
+
+def sync(
+    conn: psycopg.Connection,
+    inputs: str,
+    builders: Callable[[], dict[str, Builder]],
+) -> list[str]:
+    """Bring the store up to date with ``builders()`` unless it was made from ``inputs``
+    already; return the identifiers whose records changed (new, changed or deleted).
+
+    In one transaction, under a lock, so concurrent callers neither interleave nor repeat
+    the work, and readers (:func:`reading_time`) wait for it. Datestamps are whole seconds
+    of the database clock after the lock (OAI-PMH's granularity), so every harvest whose
+    response time is before a change's datestamp second did not see it, and a harvest ``from``
+    that response time includes it."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SYNC_LOCK,))
+        if is_current(conn, inputs):
+            return []
+        now = _value(conn, "SELECT date_trunc('second', clock_timestamp())")
+        stored = {
+            ivoid: (sha, created, deleted)
+            for ivoid, sha, created, deleted in conn.execute(
+                "SELECT ivoid, digest, created, deleted FROM registry.records"
+            )
+        }
+        changed = []
+        for ivoid, build in sorted(builders().items()):
+            sha = digest(record_bytes(build(_NO_DATES)))
+            known = stored.pop(ivoid, None)
+            if known is not None and known[0] == sha and not known[2]:
+                continue
+            created = known[1] if known is not None else now
+            xml = record_bytes(build(Dates(created, now))).decode()
+            conn.execute(
+                "INSERT INTO registry.records AS r (ivoid, resource_xml, digest, created, updated)"
+                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (ivoid) DO UPDATE SET"
+                " resource_xml = excluded.resource_xml, digest = excluded.digest,"
+                " updated = excluded.updated, deleted = false",
+                (ivoid, xml, sha, created, now),
+            )
+            changed.append(ivoid)
+        # What is no longer generated stays, announced as deleted from now on.
+        for ivoid, (_, _, deleted) in sorted(stored.items()):
+            if not deleted:
+                conn.execute(
+                    "UPDATE registry.records SET deleted = true, updated = %s WHERE ivoid = %s",
+                    (now, ivoid),
+                )
+                changed.append(ivoid)
+        conn.execute(
+            "INSERT INTO registry.sync_state (inputs, synced_at) VALUES (%s, %s)"
+            " ON CONFLICT (singleton) DO UPDATE SET inputs = excluded.inputs,"
+            " synced_at = excluded.synced_at",
+            (inputs, now),
+        )
+    return changed
+
+
+def _value(conn: psycopg.Connection, query: str) -> datetime:
+    row = conn.execute(query).fetchone()
+    assert row is not None
+    return row[0]  # type: ignore[no-any-return]
+
+
+def reading_time(conn: psycopg.Connection) -> datetime:
+    """Start a read of the store: wait for a regeneration in progress to commit, and return
+    the time from which this transaction sees every change (whole seconds, UTC): the
+    response time a harvester takes as its next ``from``."""
+    conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (_SYNC_LOCK,))
+    return _value(conn, "SELECT date_trunc('second', clock_timestamp())").astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Window:
+    """The records a harvest asks for: datestamps within [start, end], identifiers after
+    ``after`` (the last one of the previous page)."""
+
+    start: datetime | None
+    end: datetime | None
+    after: str = ""
+
+
+def _where(window: Window) -> tuple[str, list[object]]:
+    clauses: list[str] = ["ivoid > %s"]
+    params: list[object] = [window.after]
+    if window.start is not None:
+        clauses.append("updated >= %s")
+        params.append(window.start)
+    if window.end is not None:
+        clauses.append("updated <= %s")
+        params.append(window.end)
+    return " AND ".join(clauses), params
+
+
+def page(conn: psycopg.Connection, window: Window, size: int) -> list[StoredRecord]:
+    """Up to ``size`` records of ``window`` in identifier order."""
+    where, params = _where(window)
+    rows = conn.execute(
+        f"SELECT ivoid, resource_xml, updated, deleted FROM registry.records WHERE {where}"
+        " ORDER BY ivoid LIMIT %s",
+        [*params, size],
+    ).fetchall()
+    return [StoredRecord(i, x.encode(), u, d) for i, x, u, d in rows]
+
+
+def count(conn: psycopg.Connection, window: Window) -> int:
+    """How many records of ``window`` there are in all (after none)."""
+    where, params = _where(Window(window.start, window.end))
+    row = conn.execute(f"SELECT count(*) FROM registry.records WHERE {where}", params).fetchone()
+    return int(row[0]) if row else 0
+
+
+def record(conn: psycopg.Connection, ivoid: str) -> StoredRecord | None:
+    """One record by identifier; IVOA identifiers compare without regard to case."""
+    row = conn.execute(
+        "SELECT ivoid, resource_xml, updated, deleted FROM registry.records"
+        " WHERE lower(ivoid) = lower(%s)",
+        (ivoid,),
+    ).fetchone()
+    return StoredRecord(row[0], row[1].encode(), row[2], row[3]) if row else None
+
+
+def earliest(conn: psycopg.Connection) -> datetime | None:
+    row = conn.execute("SELECT min(updated) FROM registry.records").fetchone()
+    return row[0] if row else None
+
+
+def identifiers(conn: psycopg.Connection) -> Sequence[str]:
+    return [r[0] for r in conn.execute("SELECT ivoid FROM registry.records ORDER BY ivoid")]
