@@ -25,6 +25,7 @@ bench: system venv
 	$(BIN)/python benchmarks/tap.py
 	$(BIN)/python benchmarks/policy.py
 	$(BIN)/python benchmarks/lightcurves.py
+	$(BIN)/python benchmarks/oai.py
 
 lint: venv
 	$(BIN)/ruff check .

@@ -27,7 +27,6 @@ import psycopg
 from lxml import etree
 
 from registry import store
-from registry.dublincore import dublin_core
 from vo_node.http.capabilities import XSI
 
 OAI = "http://www.openarchives.org/OAI/2.0/"
@@ -87,7 +86,30 @@ class Repository:
     now: datetime  # the response time, whole seconds, UTC
 
 
+class _Fragments:
+    """Stored records spliced into a response as they are stored (XML fragments that declare
+    their own namespaces): a harvest neither parses nor re-serialises them. The envelope
+    holds a marker of private-use characters where each goes."""
+
+    _MARK = re.compile("\ue000(\\d+)\ue001".encode())
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def place(self, parent: etree._Element, fragment: bytes) -> None:
+        parent.text = f"\ue000{len(self.parts)}\ue001"
+        self.parts.append(fragment)
+
+    def splice(self, envelope: bytes) -> bytes:
+        pieces = self._MARK.split(envelope)
+        # split alternates text and captured marker numbers
+        for i in range(1, len(pieces), 2):
+            pieces[i] = self.parts[int(pieces[i])]
+        return b"".join(pieces)
+
+
 def respond(repository: Repository, arguments: Mapping[str, Sequence[str]]) -> bytes:
+    fragments = _Fragments()
     root = etree.Element(f"{{{OAI}}}OAI-PMH", nsmap={"oai": OAI, "xsi": XSI})
     root.set(f"{{{XSI}}}schemaLocation", f"{OAI} {OAI_SCHEMA}")
     _text(root, "responseDate", _stamp(repository.now))
@@ -98,12 +120,12 @@ def respond(repository: Repository, arguments: Mapping[str, Sequence[str]]) -> b
         request.set("verb", verb)
         for name, value in sorted(args.items()):
             request.set(name, value)
-        root.append(_VERB_HANDLERS[verb](repository, args))
+        root.append(_VERB_HANDLERS[verb](repository, args, fragments))
     except OaiError as error:
         if error.code in ("badVerb", "badArgument"):
             request.attrib.clear()
         _text(root, "error", error.message).set("code", error.code)
-    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+    return fragments.splice(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
 
 
 def _checked(arguments: Mapping[str, Sequence[str]]) -> tuple[str, dict[str, str]]:
@@ -153,7 +175,9 @@ def _stamp(moment: datetime) -> str:
 # -- the verbs ---------------------------------------------------------------------------
 
 
-def _identify(repository: Repository, args: Mapping[str, str]) -> etree._Element:
+def _identify(
+    repository: Repository, args: Mapping[str, str], fragments: _Fragments
+) -> etree._Element:
     conn = repository.conn
     element = etree.Element(f"{{{OAI}}}Identify")
     _text(element, "repositoryName", repository.name)
@@ -165,14 +189,16 @@ def _identify(repository: Repository, args: Mapping[str, str]) -> etree._Element
     _text(element, "deletedRecord", "persistent")
     _text(element, "granularity", GRANULARITY)
     # Registry Interfaces: Identify describes the registry with its own VOResource record.
-    own = store.record(conn, repository.registry_ivoid)
+    own = store.record(conn, repository.registry_ivoid, "ivo_vor")
     if own is not None and not own.deleted:
-        _text(element, "description").append(etree.fromstring(own.xml))
+        fragments.place(_text(element, "description"), own.xml)
     return element
 
 
-def _list_metadata_formats(repository: Repository, args: Mapping[str, str]) -> etree._Element:
-    if "identifier" in args and store.record(repository.conn, args["identifier"]) is None:
+def _list_metadata_formats(
+    repository: Repository, args: Mapping[str, str], fragments: _Fragments
+) -> etree._Element:
+    if "identifier" in args and store.record(repository.conn, args["identifier"], None) is None:
         raise OaiError("idDoesNotExist", f"no record {_shown(args['identifier'])}")
     element = etree.Element(f"{{{OAI}}}ListMetadataFormats")
     for prefix, (schema, namespace) in FORMATS.items():
@@ -183,7 +209,9 @@ def _list_metadata_formats(repository: Repository, args: Mapping[str, str]) -> e
     return element
 
 
-def _list_sets(repository: Repository, args: Mapping[str, str]) -> etree._Element:
+def _list_sets(
+    repository: Repository, args: Mapping[str, str], fragments: _Fragments
+) -> etree._Element:
     if "resumptionToken" in args:  # this list is never split
         raise OaiError("badResumptionToken", "ListSets issues no resumption tokens")
     element = etree.Element(f"{{{OAI}}}ListSets")
@@ -193,22 +221,28 @@ def _list_sets(repository: Repository, args: Mapping[str, str]) -> etree._Elemen
     return element
 
 
-def _get_record(repository: Repository, args: Mapping[str, str]) -> etree._Element:
+def _get_record(
+    repository: Repository, args: Mapping[str, str], fragments: _Fragments
+) -> etree._Element:
     prefix = _format(args["metadataPrefix"])
-    found = store.record(repository.conn, args["identifier"])
+    found = store.record(repository.conn, args["identifier"], prefix)
     if found is None:
         raise OaiError("idDoesNotExist", f"no record {_shown(args['identifier'])}")
     element = etree.Element(f"{{{OAI}}}GetRecord")
-    element.append(_record(found, prefix, headers_only=False))
+    element.append(_record(found, fragments))
     return element
 
 
-def _list_identifiers(repository: Repository, args: Mapping[str, str]) -> etree._Element:
-    return _list(repository, args, "ListIdentifiers")
+def _list_identifiers(
+    repository: Repository, args: Mapping[str, str], fragments: _Fragments
+) -> etree._Element:
+    return _list(repository, args, "ListIdentifiers", fragments)
 
 
-def _list_records(repository: Repository, args: Mapping[str, str]) -> etree._Element:
-    return _list(repository, args, "ListRecords")
+def _list_records(
+    repository: Repository, args: Mapping[str, str], fragments: _Fragments
+) -> etree._Element:
+    return _list(repository, args, "ListRecords", fragments)
 
 
 @dataclass(frozen=True)
@@ -221,6 +255,7 @@ class _Harvest:
     end: datetime
     after: str
     cursor: int
+    size: int  # completeListSize, counted at the first page
 
     def token(self) -> str:
         state = {
@@ -230,6 +265,7 @@ class _Harvest:
             "u": self.end.timestamp(),
             "a": self.after,
             "c": self.cursor,
+            "n": self.size,
         }
         raw = json.dumps(state, separators=(",", ":")).encode()
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -246,10 +282,16 @@ class _Harvest:
                 _moment(state["u"]),
                 str(state["a"]),
                 int(state["c"]),
+                int(state["n"]),
             )
         except (ValueError, KeyError, TypeError, OverflowError, binascii.Error):
             raise OaiError("badResumptionToken", "this resumption token is not ours") from None
-        if harvest.verb != verb or harvest.prefix not in FORMATS or harvest.cursor < 0:
+        if (
+            harvest.verb != verb
+            or harvest.prefix not in FORMATS
+            or harvest.cursor < 0
+            or harvest.size < 0
+        ):
             raise OaiError("badResumptionToken", f"this resumption token is not one of {verb}")
         return harvest
 
@@ -260,7 +302,9 @@ def _moment(seconds: object) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def _list(repository: Repository, args: Mapping[str, str], verb: str) -> etree._Element:
+def _list(
+    repository: Repository, args: Mapping[str, str], verb: str, fragments: _Fragments
+) -> etree._Element:
     conn = repository.conn
     if "resumptionToken" in args:
         harvest = _Harvest.from_token(verb, args["resumptionToken"])
@@ -271,23 +315,28 @@ def _list(repository: Repository, args: Mapping[str, str], verb: str) -> etree._
         end = min(end, repository.now) if end else repository.now
         if args.get("set", MANAGED_SET) != MANAGED_SET:
             raise OaiError("noRecordsMatch", f"there is no set {_shown(args['set'])}")
-        harvest = _Harvest(verb, prefix, start, end, "", 0)
+        harvest = _Harvest(verb, prefix, start, end, "", 0, 0)
     # The window's end is inclusive to the second.
     window = store.Window(
         harvest.start, harvest.end + timedelta(microseconds=999_999), harvest.after
     )
-    records = store.page(conn, window, repository.page + 1)
+    headers_only = verb == "ListIdentifiers"
+    records = store.page(
+        conn, window, repository.page + 1, None if headers_only else harvest.prefix
+    )
     if not records:  # (a list is never empty: a resumed one emptied by changes neither)
         raise OaiError("noRecordsMatch", "no record has a datestamp in this range")
     element = etree.Element(f"{{{OAI}}}{verb}")
     shown = records[: repository.page]
     for found in shown:
-        element.append(_record(found, harvest.prefix, headers_only=verb == "ListIdentifiers"))
+        element.append(_header(found) if headers_only else _record(found, fragments))
     if len(records) > repository.page or harvest.cursor:
         # Every page of a split list ends with a token; the last one's is empty (3.5).
         token = _text(element, "resumptionToken")
         token.set("cursor", str(harvest.cursor))
-        token.set("completeListSize", str(store.count(conn, window)))
+        # Counted once per harvest: the size when it started (OAI-PMH allows an estimate).
+        size = harvest.size or store.count(conn, window)
+        token.set("completeListSize", str(size))
         if len(records) > repository.page:
             following = _Harvest(
                 verb,
@@ -296,6 +345,7 @@ def _list(repository: Repository, args: Mapping[str, str], verb: str) -> etree._
                 harvest.end,
                 shown[-1].ivoid,
                 harvest.cursor + len(shown),
+                size,
             )
             token.text = following.token()
     return element
@@ -336,21 +386,21 @@ def _datestamp(name: str, value: str | None, *, last: bool) -> datetime | None:
     raise OaiError("badArgument", f"{name} is not a UTC datestamp ({GRANULARITY} or YYYY-MM-DD)")
 
 
-def _record(found: store.StoredRecord, prefix: str, *, headers_only: bool) -> etree._Element:
+def _header(found: store.StoredRecord) -> etree._Element:
     header = etree.Element(f"{{{OAI}}}header")
     if found.deleted:
         header.set("status", "deleted")
     _text(header, "identifier", found.ivoid)
     _text(header, "datestamp", _stamp(found.updated))
     _text(header, "setSpec", MANAGED_SET)
-    if headers_only:
-        return header
+    return header
+
+
+def _record(found: store.StoredRecord, fragments: _Fragments) -> etree._Element:
     element = etree.Element(f"{{{OAI}}}record")
-    element.append(header)
-    if not found.deleted:
-        resource = etree.fromstring(found.xml)
-        metadata = _text(element, "metadata")
-        metadata.append(resource if prefix == "ivo_vor" else dublin_core(resource))
+    element.append(_header(found))
+    if not found.deleted:  # a deleted record is its header alone
+        fragments.place(_text(element, "metadata"), found.xml)
     return element
 
 

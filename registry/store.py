@@ -10,12 +10,14 @@ archive go through the anonymous caller's policy: a record is public. Must not i
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import psycopg
+from lxml import etree
 
+from registry.dublincore import dublin_core
 from registry.inventory import Builder
 from registry.records import Dates, record_bytes
 
@@ -41,9 +43,13 @@ SELECT concat_ws('|',
 @dataclass(frozen=True)
 class StoredRecord:
     ivoid: str
-    xml: bytes
     updated: datetime
     deleted: bool
+    xml: bytes = b""  # the record in the format asked for: an XML fragment, or nothing
+
+
+# The column of each metadata format.
+_COLUMNS = {"ivo_vor": "resource_xml", "oai_dc": "dc_xml"}
 
 
 def archive_state(conn: psycopg.Connection) -> str:
@@ -95,13 +101,14 @@ def sync(
             if known is not None and known[0] == sha and not known[2]:
                 continue
             created = known[1] if known is not None else now
-            xml = record_bytes(build(Dates(created, now))).decode()
+            resource = build(Dates(created, now))
             conn.execute(
-                "INSERT INTO registry.records AS r (ivoid, resource_xml, digest, created, updated)"
-                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (ivoid) DO UPDATE SET"
-                " resource_xml = excluded.resource_xml, digest = excluded.digest,"
-                " updated = excluded.updated, deleted = false",
-                (ivoid, xml, sha, created, now),
+                "INSERT INTO registry.records AS r"
+                " (ivoid, resource_xml, dc_xml, digest, created, updated)"
+                " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (ivoid) DO UPDATE SET"
+                " resource_xml = excluded.resource_xml, dc_xml = excluded.dc_xml,"
+                " digest = excluded.digest, updated = excluded.updated, deleted = false",
+                (ivoid, _fragment(resource), _fragment(dublin_core(resource)), sha, created, now),
             )
             changed.append(ivoid)
         # What is no longer generated stays, announced as deleted from now on.
@@ -119,6 +126,10 @@ def sync(
             (inputs, now),
         )
     return changed
+
+
+def _fragment(element: etree._Element) -> str:
+    return str(etree.tostring(element, encoding="unicode"))
 
 
 def _value(conn: psycopg.Connection, query: str) -> datetime:
@@ -146,8 +157,11 @@ class Window:
 
 
 def _where(window: Window) -> tuple[str, list[object]]:
-    clauses: list[str] = ["ivoid > %s"]
-    params: list[object] = [window.after]
+    clauses: list[str] = ["true"]
+    params: list[object] = []
+    if window.after:
+        clauses.append("ivoid > %s")
+        params.append(window.after)
     if window.start is not None:
         clauses.append("updated >= %s")
         params.append(window.start)
@@ -157,15 +171,19 @@ def _where(window: Window) -> tuple[str, list[object]]:
     return " AND ".join(clauses), params
 
 
-def page(conn: psycopg.Connection, window: Window, size: int) -> list[StoredRecord]:
-    """Up to ``size`` records of ``window`` in identifier order."""
+def page(
+    conn: psycopg.Connection, window: Window, size: int, prefix: str | None
+) -> list[StoredRecord]:
+    """Up to ``size`` records of ``window`` in identifier order, in the format ``prefix``
+    (None: headers only)."""
     where, params = _where(window)
+    column = _COLUMNS[prefix] if prefix else "''"
     rows = conn.execute(
-        f"SELECT ivoid, resource_xml, updated, deleted FROM registry.records WHERE {where}"
+        f"SELECT ivoid, updated, deleted, {column} FROM registry.records WHERE {where}"
         " ORDER BY ivoid LIMIT %s",
         [*params, size],
     ).fetchall()
-    return [StoredRecord(i, x.encode(), u, d) for i, x, u, d in rows]
+    return [StoredRecord(i, u, d, x.encode()) for i, u, d, x in rows]
 
 
 def count(conn: psycopg.Connection, window: Window) -> int:
@@ -175,20 +193,18 @@ def count(conn: psycopg.Connection, window: Window) -> int:
     return int(row[0]) if row else 0
 
 
-def record(conn: psycopg.Connection, ivoid: str) -> StoredRecord | None:
-    """One record by identifier; IVOA identifiers compare without regard to case."""
+def record(conn: psycopg.Connection, ivoid: str, prefix: str | None) -> StoredRecord | None:
+    """One record by identifier, in the format ``prefix`` (None: the header only); IVOA
+    identifiers compare without regard to case."""
+    column = _COLUMNS[prefix] if prefix else "''"
     row = conn.execute(
-        "SELECT ivoid, resource_xml, updated, deleted FROM registry.records"
+        f"SELECT ivoid, updated, deleted, {column} FROM registry.records"
         " WHERE lower(ivoid) = lower(%s)",
         (ivoid,),
     ).fetchone()
-    return StoredRecord(row[0], row[1].encode(), row[2], row[3]) if row else None
+    return StoredRecord(row[0], row[1], row[2], row[3].encode()) if row else None
 
 
 def earliest(conn: psycopg.Connection) -> datetime | None:
     row = conn.execute("SELECT min(updated) FROM registry.records").fetchone()
     return row[0] if row else None
-
-
-def identifiers(conn: psycopg.Connection) -> Sequence[str]:
-    return [r[0] for r in conn.execute("SELECT ivoid FROM registry.records ORDER BY ivoid")]
