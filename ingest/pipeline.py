@@ -11,6 +11,7 @@ re-run skips files whose checksum is already registered.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -143,17 +144,29 @@ class Ingest:
             self._ingest_products(products)
             self._ingest_alerts(daily)
             self._retry_handlers()
-            s = self.summary
-            register.finish_ingest(
-                self.conn, s.ingest_id, s.seen, s.ingested, s.skipped, s.rejected
-            )
+            self._finish("ok")
+        except BaseException:
+            # What was registered before the error stays (committed batch by batch): the
+            # row says so, and the feed announces it.
+            if self.summary.ingest_id and not self.conn.closed:
+                with contextlib.suppress(psycopg.Error):
+                    self._finish("failed")
+            raise
         finally:
             locks.unlock(self.conn)
         return self.summary
 
+    def _finish(self, outcome: str) -> None:
+        s = self.summary
+        register.finish_ingest(
+            self.conn, s.ingest_id, s.seen, s.ingested, s.skipped, s.rejected, outcome
+        )
+
     # -- recovery ------------------------------------------------------------------------------
     def _clean_up(self) -> None:
-        """Remove what an interrupted ingest left: journalled files and partial copies."""
+        """Remove what an interrupted ingest left: journalled files and partial copies, and
+        its open log row."""
+        register.close_interrupted(self.conn)
         stale = register.stale_pending(self.conn)
         for relpath in stale:
             self.store.remove(relpath)

@@ -330,12 +330,14 @@ def finish_ingest(
     ingested: int,
     skipped: int,
     rejected: int,
+    outcome: str = "ok",
 ) -> None:
-    """Close the ingest's log row with its counts (a row left open is a killed ingest)."""
+    """Close the ingest's log row with its counts and outcome ('ok' or 'failed'; a row left
+    open is a killed ingest, see :func:`close_interrupted`)."""
     conn.execute(
         "UPDATE archive.ingest_runs SET finished_at = %s, seen = %s, ingested = %s,"
-        " skipped = %s, rejected = %s WHERE ingest_id = %s",
-        (datetime.now(UTC), seen, ingested, skipped, rejected, ingest_id),
+        " skipped = %s, rejected = %s, outcome = %s WHERE ingest_id = %s",
+        (datetime.now(UTC), seen, ingested, skipped, rejected, outcome, ingest_id),
     )
 
 
@@ -353,3 +355,13 @@ def record_rejection(
             " VALUES (%s, %s, %s, %s, %s)",
             [(ingest_id, source, p.code, p.severity(strict).value, p.message) for p in problems],
         )
+
+
+def close_interrupted(conn: psycopg.Connection) -> None:
+    """Close the log rows of ingests that were killed (run under the ingest lock, so none of
+    them is running): finished when their last product was registered, or when they began."""
+    conn.execute(
+        "UPDATE archive.ingest_runs i SET outcome = 'interrupted', finished_at = coalesce("
+        " (SELECT max(p.ingested_at) FROM archive.products p WHERE p.ingest_id = i.ingest_id),"
+        " i.started_at) WHERE i.finished_at IS NULL"
+    )

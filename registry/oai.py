@@ -8,9 +8,10 @@ documents too (HTTP 200, as OAI-PMH wants). Must not import Flask.
 
 Resumption tokens carry the whole state of a list (format, set, datestamp window, the last
 identifier sent, the count so far), so any worker can answer the next page and nothing is
-kept on the server. The window's upper end is fixed at the first page (the harvest's
-response time): a record changed during a harvest then moves out of it rather than being
-sent twice or skipped, and the harvester's next ``from`` (that response time) brings it.
+kept on the server. Pages follow each other in identifier order; records are never removed
+(a deleted one stays as such), so a token always has records after it. A record changed
+during a harvest is sent in its new version if its identifier is still ahead; either way the
+harvester's next ``from`` (its first response time) brings it again: repeated, never lost.
 """
 
 from __future__ import annotations
@@ -60,8 +61,15 @@ _VERBS: dict[str, tuple[frozenset[str], frozenset[str], str | None]] = {
     ),
     "GetRecord": (frozenset({"identifier", "metadataPrefix"}), frozenset(), None),
 }
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-_SECOND = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+# ASCII digits only (Python's \d also takes other scripts' digits, which the XSD does not).
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_SECOND = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+# The syntax of metadataPrefix and setSpec values (OAI-PMH.xsd).
+_PREFIX = re.compile(r"[A-Za-z0-9\-_.!~*'()]+")
+_SET = re.compile(r"[A-Za-z0-9\-_.!~*'()]+(:[A-Za-z0-9\-_.!~*'()]+)*")
+# Characters an argument may not hold: what XML 1.0 cannot carry (an echo would be
+# impossible), and private-use characters (never in an identifier of ours).
+_UNFIT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ue000-\uf8ff\ufffe\uffff]")
 # Longer arguments are not ours: refused without being echoed or parsed.
 _MAX_ARGUMENT = 2000
 
@@ -89,15 +97,18 @@ class Repository:
 class _Fragments:
     """Stored records spliced into a response as they are stored (XML fragments that declare
     their own namespaces): a harvest neither parses nor re-serialises them. The envelope
-    holds a marker of private-use characters where each goes."""
+    holds a processing instruction where each goes: in serialised XML, ``<?`` comes only from
+    a real processing instruction (text and attribute values escape ``<``), so no input can
+    forge one."""
 
-    _MARK = re.compile("\ue000(\\d+)\ue001".encode())
+    _TARGET = "vo-node-record"
+    _MARK = re.compile(rb"<\?vo-node-record ([0-9]+)\?>")
 
     def __init__(self) -> None:
         self.parts: list[bytes] = []
 
     def place(self, parent: etree._Element, fragment: bytes) -> None:
-        parent.text = f"\ue000{len(self.parts)}\ue001"
+        parent.append(etree.ProcessingInstruction(self._TARGET, str(len(self.parts))))
         self.parts.append(fragment)
 
     def splice(self, envelope: bytes) -> bytes:
@@ -146,7 +157,13 @@ def _checked(arguments: Mapping[str, Sequence[str]]) -> tuple[str, dict[str, str
             raise OaiError("badArgument", f"the argument {name} is repeated")
         if len(values[0]) > _MAX_ARGUMENT:
             raise OaiError("badArgument", f"the argument {name} is too long")
+        if _UNFIT.search(values[0]):
+            raise OaiError("badArgument", f"the argument {name} holds characters it cannot")
         args[name] = values[0]
+    if "metadataPrefix" in args and not _PREFIX.fullmatch(args["metadataPrefix"]):
+        raise OaiError("badArgument", "metadataPrefix is not a metadata prefix")
+    if "set" in args and not _SET.fullmatch(args["set"]):
+        raise OaiError("badArgument", "set is not a setSpec")
     if exclusive and exclusive in args:
         if len(args) > 1:
             raise OaiError("badArgument", f"{exclusive} is an exclusive argument")
@@ -252,7 +269,7 @@ class _Harvest:
     verb: str
     prefix: str
     start: datetime | None
-    end: datetime
+    end: datetime | None  # only an until asked for
     after: str
     cursor: int
     size: int  # completeListSize, counted at the first page
@@ -261,8 +278,8 @@ class _Harvest:
         state = {
             "v": self.verb,
             "p": self.prefix,
-            "f": self.start.timestamp() if self.start else None,
-            "u": self.end.timestamp(),
+            "f": int(self.start.timestamp()) if self.start else None,
+            "u": int(self.end.timestamp()) if self.end else None,
             "a": self.after,
             "c": self.cursor,
             "n": self.size,
@@ -279,7 +296,7 @@ class _Harvest:
                 str(state["v"]),
                 str(state["p"]),
                 None if state["f"] is None else _moment(state["f"]),
-                _moment(state["u"]),
+                None if state["u"] is None else _moment(state["u"]),
                 str(state["a"]),
                 int(state["c"]),
                 int(state["n"]),
@@ -291,15 +308,21 @@ class _Harvest:
             or harvest.prefix not in FORMATS
             or harvest.cursor < 0
             or harvest.size < 0
+            or _UNFIT.search(harvest.after)
+            or len(harvest.after) > _MAX_ARGUMENT
         ):
             raise OaiError("badResumptionToken", f"this resumption token is not one of {verb}")
         return harvest
 
 
 def _moment(seconds: object) -> datetime:
-    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
+    """A token's instant: whole seconds within the years 1-9999 (an until's last
+    microseconds are added to it, up to datetime's end)."""
+    if not isinstance(seconds, int) or isinstance(seconds, bool):
         raise TypeError("not a time")
-    return datetime.fromtimestamp(seconds, UTC)
+    if not -62135596800 <= seconds <= 253402300799:
+        raise ValueError("out of range")
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
 
 
 def _list(
@@ -311,20 +334,19 @@ def _list(
     else:
         prefix = _format(args["metadataPrefix"])
         start, end = _window(args.get("from"), args.get("until"))
-        # An open end is fixed at this response's time for the whole harvest.
-        end = min(end, repository.now) if end else repository.now
         if args.get("set", MANAGED_SET) != MANAGED_SET:
             raise OaiError("noRecordsMatch", f"there is no set {_shown(args['set'])}")
         harvest = _Harvest(verb, prefix, start, end, "", 0, 0)
-    # The window's end is inclusive to the second.
-    window = store.Window(
-        harvest.start, harvest.end + timedelta(microseconds=999_999), harvest.after
-    )
+    # The window's end is inclusive to the second. Without an until, none: a record changed
+    # during the harvest comes in its new version if its identifier is still ahead, and with
+    # the next harvest from this one's first response time either way.
+    end = harvest.end + timedelta(microseconds=999_999) if harvest.end else None
+    window = store.Window(harvest.start, end, harvest.after)
     headers_only = verb == "ListIdentifiers"
     records = store.page(
         conn, window, repository.page + 1, None if headers_only else harvest.prefix
     )
-    if not records:  # (a list is never empty: a resumed one emptied by changes neither)
+    if not records:  # (records are never removed: a token always has records after it)
         raise OaiError("noRecordsMatch", "no record has a datestamp in this range")
     element = etree.Element(f"{{{OAI}}}{verb}")
     shown = records[: repository.page]

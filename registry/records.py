@@ -37,6 +37,23 @@ SUBJECTS = (
     "exoplanets",
     "transit-photometry",
 )
+# A collection's own subjects (the channel's science).
+COLLECTION_SUBJECTS = {
+    "corot-exo": ("light-curves", "time-domain-astronomy", "exoplanets", "transit-photometry"),
+    "corot-astero": (
+        "light-curves",
+        "time-domain-astronomy",
+        "asteroseismology",
+        "stellar-oscillations",
+    ),
+}
+# Who may have the data (VOResource rights): the access policy in words.
+RIGHTS = (
+    "N2 light curves are public from their run's release date (earlier for the CoRoT "
+    "Co-Investigators and the run's Guest Investigators); N1 light curves are reserved to the "
+    "CoRoT community. Proprietary data are served to authenticated users with rights (HTTP "
+    "Basic, bearer token or login cookie)."
+)
 REGISTRY_STANDARD = "ivo://ivoa.net/std/Registry"
 # The largest page of records one OAI-PMH response holds (the Harvest capability says so).
 OAI_PAGE = 100
@@ -82,6 +99,12 @@ def _stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def stamp_dates(record: etree._Element, dates: Dates) -> None:
+    """Give a built record other dates (the store stamps a record when it changes)."""
+    record.set("created", _stamp(dates.created))
+    record.set("updated", _stamp(dates.updated))
+
+
 def _resource(
     identity: Identity,
     xsi_type: str,
@@ -93,6 +116,7 @@ def _resource(
     *,
     content_type: str | None = None,
     related: Sequence[tuple[str, str, str]] = (),
+    subjects: Sequence[str] = SUBJECTS,
 ) -> etree._Element:
     """A record's head: identification, curation and content (VOResource 1.1), with
     ``related`` resources as (relationship type, ivoid, title)."""
@@ -115,7 +139,7 @@ def _resource(
     sub(contact, "name", identity.contact_name)
     sub(contact, "email", identity.contact_email)
     content = sub(record, "content")
-    for subject in SUBJECTS:
+    for subject in subjects:
         sub(content, "subject", subject)
     sub(content, "description", description)
     sub(content, "referenceURL", f"{identity.base_url}/")
@@ -251,8 +275,7 @@ def collection_record(
     optical waveband), the tables it is queried through (the ``schemas`` of the VOSI
     ``tableset`` document), and auxiliary capabilities pointing at the services that serve
     it ((standardID, access URL) pairs, e.g. TAP#aux: how registries find a collection's
-    services), and the records of those services ``served_by`` ((ivoid, title) pairs). The
-    collection existed since its row was made, whenever its record first was."""
+    services), and the records of those services ``served_by`` ((ivoid, title) pairs)."""
     record = _resource(
         identity,
         "vs:CatalogResource",
@@ -260,10 +283,12 @@ def collection_record(
         facts.title,
         facts.collection_id,
         facts.description or facts.title,
-        Dates(min(dates.created, facts.created), dates.updated),
+        dates,
         content_type="Survey",
         related=[("IsServedBy", ivoid, title) for ivoid, title in served_by],
+        subjects=COLLECTION_SUBJECTS.get(facts.collection_id, SUBJECTS),
     )
+    sub(record, "rights", RIGHTS)
     for standard_id, url in auxiliary:
         capability = sub(record, "capability", standardID=standard_id)
         interface = sub(capability, "interface", role="std", **{TYPE: "vs:ParamHTTP"})

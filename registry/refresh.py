@@ -16,6 +16,7 @@ import psycopg
 from registry import store
 from registry.coverage import collection_facts
 from registry.inventory import Sources, node_records
+from vo_node.db.revision import archive_revision
 
 
 @functools.cache
@@ -29,7 +30,7 @@ def inputs(conn: psycopg.Connection, sources: Sources) -> str:
     identity = sources.identity
     return store.digest(
         _code(),
-        store.archive_state(conn),
+        archive_revision(conn),
         repr(identity),
         *(f"{service!r}" for service, _ in sources.services),
         *(document for _, document in sources.services),

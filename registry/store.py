@@ -19,25 +19,12 @@ from lxml import etree
 
 from registry.dublincore import dublin_core
 from registry.inventory import Builder
-from registry.records import Dates, record_bytes
+from registry.records import Dates, record_bytes, stamp_dates
 
 # Records are compared with these dates in place of their own.
 _NO_DATES = Dates(datetime(2000, 1, 1, tzinfo=UTC), datetime(2000, 1, 1, tzinfo=UTC))
 # pg_advisory_xact_lock key of a sync: concurrent workers regenerate one at a time.
 _SYNC_LOCK = 0x7265_6769  # 'regi'
-
-# What anonymous callers can see of the archive, summarised: a record's content is a
-# function of this, the settings and the code. Under row-level security as the anonymous
-# caller, so a release (a date passing) changes it with nobody acting.
-_ARCHIVE_STATE = """
-SELECT concat_ws('|',
-    (SELECT count(*) || ':' || coalesce(sum(product_id), 0) || ':'
-            || coalesce(max(ingested_at)::text, '')
-       FROM archive.products),
-    (SELECT count(*) || ':' || coalesce(max(updated)::text, '') FROM archive.stars),
-    (SELECT string_agg(collection_id || ':' || updated, ',' ORDER BY collection_id)
-       FROM archive.collections))
-"""
 
 
 @dataclass(frozen=True)
@@ -50,11 +37,6 @@ class StoredRecord:
 
 # The column of each metadata format.
 _COLUMNS = {"ivo_vor": "resource_xml", "oai_dc": "dc_xml"}
-
-
-def archive_state(conn: psycopg.Connection) -> str:
-    row = conn.execute(_ARCHIVE_STATE).fetchone()
-    return str(row[0]) if row else ""
 
 
 def digest(*parts: bytes | str) -> str:
@@ -83,6 +65,10 @@ def sync(
     of the database clock after the lock (OAI-PMH's granularity), so every harvest whose
     response time is before a change's datestamp second did not see it, and a harvest ``from``
     that response time includes it."""
+    # Built and compared before the lock: making the records (coverage MOCs) takes seconds
+    # on a big archive, and every reader waits while the lock is held.
+    built = {ivoid: build(_NO_DATES) for ivoid, build in builders().items()}
+    digests = {ivoid: digest(record_bytes(record)) for ivoid, record in built.items()}
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SYNC_LOCK,))
         if is_current(conn, inputs):
@@ -95,13 +81,13 @@ def sync(
             )
         }
         changed = []
-        for ivoid, build in sorted(builders().items()):
-            sha = digest(record_bytes(build(_NO_DATES)))
+        for ivoid, resource in sorted(built.items()):
+            sha = digests[ivoid]
             known = stored.pop(ivoid, None)
             if known is not None and known[0] == sha and not known[2]:
                 continue
             created = known[1] if known is not None else now
-            resource = build(Dates(created, now))
+            stamp_dates(resource, Dates(created, now))
             conn.execute(
                 "INSERT INTO registry.records AS r"
                 " (ivoid, resource_xml, dc_xml, digest, created, updated)"

@@ -51,12 +51,16 @@ def capabilities() -> Response:
     return Response(capabilities_document(), mimetype=XML)
 
 
-def capabilities_document() -> bytes:
-    """The capabilities as served now (the registry's record of the service copies them)."""
+def capabilities_document(strict: bool = False) -> bytes:
+    """The capabilities as served now (the registry's record of the service copies them).
+    ``strict``: fail rather than leave the test query out when its position cannot be read
+    (the registry keeps its last good record instead of publishing one without it)."""
     settings = current_app.config["VO_NODE_SETTINGS"]
     try:
         position = public_position(current_app.extensions["vo_node.query_runner"], 5.0)
     except Exception:  # the capabilities stay available without a test query
+        if strict:
+            raise
         current_app.logger.warning("no test position for the SSA capabilities", exc_info=True)
         position = None
     limits = SsaLimits(settings.maxrec_default, settings.maxrec_hard, position)

@@ -192,6 +192,14 @@ def test_killed_ingest_leaves_nothing_half_written(node: Node, workdir: Path, mo
     cleanup = json.loads(node.cli("ingest", "--json", str(empty), check=True).stdout)
     assert cleanup["cleaned_up"] >= pending
     assert node.scalar("SELECT count(*) FROM archive.ingest_pending") == 0
+    # The killed run's log row is closed as interrupted, when its last product came (the
+    # feed announces what it registered).
+    killed = node.rows(
+        "SELECT i.outcome, i.finished_at = coalesce((SELECT max(p.ingested_at)"
+        " FROM archive.products p WHERE p.ingest_id = i.ingest_id), i.started_at)"
+        " FROM archive.ingest_runs i ORDER BY i.ingest_id LIMIT 1"
+    )
+    assert killed == [("interrupted", True)]
     registered = {str(r[0]) for r in node.rows("SELECT archive_path FROM archive.products")}
     expected = {f"{root.name}:{p}" for root in node.settings.roots for p in registered}
     assert _storage_files(node) == expected  # no orphan, nothing left in .incoming

@@ -119,7 +119,7 @@ def registry_sources(settings: Settings) -> Sources:
         Identity.from_settings(settings),
         services=[
             (TAP_SERVICE, node_tap_capabilities(settings)),
-            (SSA_SERVICE, ssa_views.capabilities_document()),
+            (SSA_SERVICE, ssa_views.capabilities_document(strict=True)),
             (DATALINK_SERVICE, datalink_views.capabilities_document()),
         ],
         tableset=vosi.tableset(METADATA),

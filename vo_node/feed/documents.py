@@ -34,7 +34,7 @@ class FeedHead:
     feed_id: str  # an absolute IRI that stays when the node moves: ivo://AUTHORITY/feed...
     title: str
     description: str
-    base_url: str  # the node's public URL: searches and TAP queries
+    base_url: str  # the node's public URL: TAP queries
     self_url: str  # this document
     html_url: str  # the page the feed is about
     other_url: str  # the same feed in the other format
@@ -43,10 +43,6 @@ class FeedHead:
 
     def entry_id(self, entry: Entry) -> str:
         return f"{self.feed_id}#{entry.key}"
-
-    def search_url(self, entry: Entry) -> str:
-        """The web search for the entry's products (``/search`` takes these parameters)."""
-        return f"{self.base_url}/search?{urlencode(entry.search)}"
 
     def tap_url(self, entry: Entry) -> str:
         """A TAP sync query returning exactly the entry's products; MAXREC as many as they
@@ -96,7 +92,7 @@ def _updated(entries: Sequence[Entry]) -> datetime:
 
 
 def _body(parent: etree._Element, head: FeedHead, entry: Entry, ns: str = "") -> None:
-    """The counts as a table and the two links, as XHTML (Atom) or HTML (RSS)."""
+    """The counts as a table and the TAP query, as XHTML (Atom) or HTML (RSS)."""
     p = etree.SubElement(parent, f"{ns}p")
     p.text = summary(entry)
     table = etree.SubElement(parent, f"{ns}table")
@@ -108,9 +104,6 @@ def _body(parent: etree._Element, head: FeedHead, entry: Entry, ns: str = "") ->
         for value in (count.run, count.level, count.collection_id, str(count.products)):
             etree.SubElement(row, f"{ns}td").text = value
     links = etree.SubElement(parent, f"{ns}p")
-    search = etree.SubElement(links, f"{ns}a", href=head.search_url(entry))
-    search.text = "Search these light curves"
-    search.tail = " · "
     tap = etree.SubElement(links, f"{ns}a", href=head.tap_url(entry))
     tap.text = "TAP query"
     tap.tail = f" ({entry.adql})"
@@ -148,11 +141,12 @@ def atom(head: FeedHead, entries: Sequence[Entry]) -> bytes:
             el(item, "category", term=collection, label=f"collection {collection}")
         for run in entry.runs:
             el(item, "category", term=run, label=f"run {run}")
-        el(item, "link", rel="alternate", type="text/html", href=head.search_url(entry))
+        # The products themselves, as a VOTable any VO client reads (the web search of
+        # the same products joins as the page's link when the search interface exists).
         el(
             item,
             "link",
-            rel="related",
+            rel="alternate",
             type=VOTABLE_MIME,
             href=head.tap_url(entry),
             title="TAP query: " + entry.adql,
@@ -183,7 +177,7 @@ def rss(head: FeedHead, entries: Sequence[Entry]) -> bytes:
     for entry in entries:
         item = etree.SubElement(channel, "item")
         el(item, "title", title(entry))
-        el(item, "link", head.search_url(entry))
+        el(item, "link", head.tap_url(entry))
         # RSS descriptions are HTML as text: the HTML is serialised, then escaped as text.
         body = etree.Element("div")
         _body(body, head, entry)

@@ -14,8 +14,8 @@ they were ingested; a reader with rights sees everything it may see in its batch
 releases as everyone does. Days are UTC days, as ADQL sees them.
 
 Each entry carries an ADQL query that selects exactly the products it counts from the
-published ``corot.products`` (whoever runs it: the policy cannot widen it), and the parameters
-of the web search for them. Must not import Flask.
+published ``corot.products`` (whoever runs it: the policy cannot widen it). Must not import
+Flask.
 """
 
 from __future__ import annotations
@@ -99,7 +99,6 @@ class Entry:
     updated: datetime
     counts: tuple[Count, ...]
     adql: str  # selects exactly the counted products from corot.products
-    search: tuple[tuple[str, str], ...]  # parameters of the web search for the same products
     ingest_id: int | None = None
     released_on: date | None = None
 
@@ -181,16 +180,12 @@ def _ingest_entry(
     if public:
         # A date compared with a timestamp is its midnight: released on or before the day.
         conditions += ["proc_level IN ('N2', 'N3')", "release_date <= ingested_at"]
-    search = [("ingest", str(ingest_id))]
-    if public:
-        search.append(("public_at_ingest", "1"))
     return Entry(
         kind="ingest",
         key=f"ingest-{ingest_id}",
         updated=finished,
         counts=tuple(counts),
         adql=_select(conditions, collection_id),
-        search=_with_collection(search, collection_id),
         ingest_id=ingest_id,
     )
 
@@ -217,7 +212,6 @@ def _release_entry(
         updated=start,
         counts=tuple(counts),
         adql=_select(conditions, collection_id),
-        search=_with_collection([("run", run), ("released", day)], collection_id),
         released_on=released_on,
     )
 
@@ -227,14 +221,6 @@ def _select(conditions: Iterable[str], collection_id: str | None) -> str:
     if collection_id is not None:
         wanted.append(f"channel = {_literal(CHANNELS[collection_id])}")
     return "SELECT * FROM corot.products WHERE " + " AND ".join(wanted)
-
-
-def _with_collection(
-    search: list[tuple[str, str]], collection_id: str | None
-) -> tuple[tuple[str, str], ...]:
-    if collection_id is not None:
-        search.append(("collection", collection_id))
-    return tuple(search)
 
 
 def _literal(text: str) -> str:

@@ -7,19 +7,17 @@ marked private so that no shared cache hands it to anyone else. Each document ca
 strong ETag (a hash of its bytes) and answers If-None-Match with 304. There is no
 Last-Modified: the feed changes when a release date passes at midnight or is edited, which no
 stored time records, so only the content can say whether it changed.
-
-The entries link to ``/search`` with ``ingest=ID`` (and ``public_at_ingest=1`` in the public
-feed) or ``run=CODE&released=YYYY-MM-DD``, plus ``collection=ID`` in a collection's feed: the
-web search (a later issue) takes these parameters and selects what the entry's TAP query does.
 """
 
 from __future__ import annotations
 
 import hashlib
 
+import psycopg
 from flask import Blueprint, Response, current_app, request
 
 from vo_node.auth.views import caller, caller_transaction
+from vo_node.db.revision import archive_revision
 from vo_node.feed import documents
 from vo_node.feed.entries import CHANNELS, collection_title, read_entries
 from vo_node.settings import Settings
@@ -50,7 +48,7 @@ def collection(name: str) -> Response:
 
 
 def _feed(collection_id: str | None, rss: bool) -> Response:
-    settings: Settings = current_app.config["VO_NODE_SETTINGS"]
+    public = caller() is None
     with caller_transaction() as conn:
         label = None
         if collection_id is not None:
@@ -62,32 +60,22 @@ def _feed(collection_id: str | None, rss: bool) -> Response:
                     status=404,
                     mimetype="text/plain",
                 )
-        entries = read_entries(conn, public=caller() is None, collection_id=collection_id)
-    path = "/feed" + (f"/{collection_id}" if collection_id else "")
-    atom_url = f"{settings.public_url}{path}"
-    rss_url = atom_url + (_RSS_SUFFIX if collection_id else ".rss")
-    head = documents.FeedHead(
-        feed_id=f"ivo://{settings.authority}{path}",
-        title=f"{settings.node_title}: new data" + (f" ({label})" if label else ""),
-        description=(
-            "New and newly public light curves"
-            + (f" of the collection {label}" if label else "")
-            + ": an entry per ingest batch and per release of a run's products, each with "
-            "its counts, a search and a TAP query that selects exactly those products."
-        ),
-        base_url=settings.public_url,
-        self_url=rss_url if rss else atom_url,
-        html_url=f"{settings.public_url}/",
-        other_url=atom_url if rss else rss_url,
-        author=settings.publisher,
-        author_email=settings.contact_email,
-    )
-    if rss:
-        response = Response(documents.rss(head, entries), mimetype=documents.RSS_MIME)
-    else:
-        response = Response(documents.atom(head, entries), mimetype=documents.ATOM_MIME)
-    response.set_etag(hashlib.sha256(response.get_data()).hexdigest()[:32])
-    if caller() is None:
+        if public:
+            # The public feed is made again only when what anonymous readers see changed:
+            # it is polled, and counting a big archive's releases takes a while.
+            revision = archive_revision(conn)
+            cache = current_app.extensions.setdefault("vo_node.feed_cache", {})
+            cached = cache.get((collection_id, rss))
+            if cached is not None and cached[0] == revision:
+                body = cached[1]
+            else:
+                body = _document(conn, collection_id, label, rss, public)
+                cache[(collection_id, rss)] = (revision, body)
+        else:
+            body = _document(conn, collection_id, label, rss, public)
+    response = Response(body, mimetype=documents.RSS_MIME if rss else documents.ATOM_MIME)
+    response.set_etag(hashlib.sha256(body).hexdigest()[:32])
+    if public:
         response.cache_control.public = True
         response.cache_control.max_age = PUBLIC_MAX_AGE
     else:
@@ -99,3 +87,30 @@ def _feed(collection_id: str | None, rss: bool) -> Response:
     # A matching If-None-Match turns the response into a 304 in place.
     response.make_conditional(request)
     return response
+
+
+def _document(
+    conn: psycopg.Connection, collection_id: str | None, label: str | None, rss: bool, public: bool
+) -> bytes:
+    settings: Settings = current_app.config["VO_NODE_SETTINGS"]
+    entries = read_entries(conn, public=public, collection_id=collection_id)
+    path = "/feed" + (f"/{collection_id}" if collection_id else "")
+    atom_url = f"{settings.public_url}{path}"
+    rss_url = atom_url + (_RSS_SUFFIX if collection_id else ".rss")
+    head = documents.FeedHead(
+        feed_id=f"ivo://{settings.authority}{path}",
+        title=f"{settings.node_title}: new data" + (f" ({label})" if label else ""),
+        description=(
+            "New and newly public light curves"
+            + (f" of the collection {label}" if label else "")
+            + ": an entry per ingest batch and per release of a run's products, each with "
+            "its counts and a TAP query that selects exactly those products."
+        ),
+        base_url=settings.public_url,
+        self_url=rss_url if rss else atom_url,
+        html_url=f"{settings.public_url}/",
+        other_url=atom_url if rss else rss_url,
+        author=settings.publisher,
+        author_email=settings.contact_email,
+    )
+    return documents.rss(head, entries) if rss else documents.atom(head, entries)

@@ -16,6 +16,17 @@ UPDATE archive.products p
         LIMIT 1);
 
 CREATE INDEX products_ingest_idx ON archive.products (ingest_id);
+-- The few products with a release date of their own: what the archive's revision summary
+-- (vo_node/db/revision.py) reads of them, without scanning the table.
+CREATE INDEX products_own_release_idx ON archive.products (release_date)
+    WHERE release_date IS NOT NULL;
+
+-- How an ingest ended: 'ok', 'failed' (an error stopped it; what it registered before stays,
+-- committed batch by batch) or 'interrupted' (killed; closed by the next ingest). Its
+-- products are news either way.
+ALTER TABLE archive.ingest_runs ADD COLUMN outcome text
+    CHECK (outcome IN ('ok', 'failed', 'interrupted'));
+UPDATE archive.ingest_runs SET outcome = 'ok' WHERE finished_at IS NOT NULL;
 
 -- corot.products as in 0007, with ingest_id appended last (CREATE OR REPLACE VIEW keeps the
 -- existing columns only when new ones come after them).
