@@ -17,6 +17,8 @@ demo: system venv
 	$(BIN)/vo-node serve
 
 test: system venv
+	@# The web pages' tests drive a real browser: Chromium, headless, through its driver.
+	scripts/install-system-packages chromium chromium-driver
 	scripts/fetch-ivoa-schemas
 	$(BIN)/python -m pytest
 

@@ -33,12 +33,12 @@ from vo_node.tap import views as tap_views
 from vo_node.tap.capabilities import node_tap_capabilities
 from vo_node.uws.views import uws_blueprint
 from vo_node.votable import error_document
-from vo_node.web import docs, landing
+from vo_node.web import docs, landing, productpage, search
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings()
-    app = Flask(__name__, template_folder="web/templates")
+    app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
     app.config["VO_NODE_SETTINGS"] = settings
     # A request body larger than an upload (plus room for the form fields) is refused
     # before it is read: 413, rather than a disk filled with parts never used.
@@ -88,6 +88,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(product_views.bp)
     app.register_blueprint(datalink_views.bp)
     app.register_blueprint(docs.bp)
+    app.register_blueprint(search.bp)
+    app.register_blueprint(productpage.bp)
     app.register_blueprint(feed_views.bp)
     app.register_blueprint(registry_views.bp)
     app.extensions["vo_node.registry_sources"] = lambda: registry_sources(settings)

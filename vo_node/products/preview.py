@@ -49,6 +49,8 @@ if TYPE_CHECKING:  # only for the annotations: matplotlib is imported when a pre
 # rendered by an older renderer is served again.
 RENDER_VERSION = "1"
 WIDTH_PX, HEIGHT_PX, DPI = 800, 400, 100
+# Thumbnails: the search results' pictures, dozens a page, so small and bare (no axes).
+THUMB_WIDTH_PX, THUMB_HEIGHT_PX = 240, 80
 # Above this many points of one kind, draw the per-column envelope instead of the points.
 MAX_POINTS = 20_000
 # Envelope columns: the figure's width, so at least one per pixel column of the axes.
@@ -166,6 +168,26 @@ def render_png(lc: LightCurve, product: ProductFile) -> bytes:
     return buffer.getvalue()
 
 
+def render_thumbnail(lc: LightCurve) -> bytes:
+    """A THUMB_WIDTH_PX x THUMB_HEIGHT_PX sparkline of ``lc``'s good points: their envelope
+    per pixel column, no axes, no text (the search results page says what it is)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    points = plotted_points(lc)
+    figure = Figure(figsize=(THUMB_WIDTH_PX / DPI, THUMB_HEIGHT_PX / DPI), dpi=DPI)
+    FigureCanvasAgg(figure)
+    axes = figure.add_axes((0.01, 0.04, 0.98, 0.92))
+    axes.set_axis_off()
+    if points.good_time.size:
+        envelope = column_envelope(points.good_time, points.good_flux, THUMB_WIDTH_PX)
+        axes.fill_between(envelope.time, envelope.low, envelope.high, color="#1f5fa0", lw=0)
+        axes.plot(envelope.time, envelope.low, color="#1f5fa0", lw=0.6)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    return buffer.getvalue()
+
+
 def _draw_good(axes: Axes, points: PlotPoints, label: str) -> None:
     time, flux = points.good_time, points.good_flux
     if time.size > MAX_POINTS:
@@ -218,17 +240,17 @@ class PreviewCache:
     rename replaces identical bytes.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, kind: str = "preview") -> None:
         self.root = root
+        self.suffix = "" if kind == "preview" else f"-{kind}"
 
-    @staticmethod
-    def key(product: ProductFile) -> str:
+    def key(self, product: ProductFile) -> str:
         """The cache key of the preview of ``product`` (also its ETag)."""
         sha = product.sha256.lower()
         if not _SHA256.match(sha):
             # It becomes a file name: anything else is a bug, not a path to follow.
             raise ValueError(f"product {product.product_id}: sha256 {sha!r} is not a digest")
-        return f"{sha}-{int(product.product_id)}-{RENDER_VERSION}"
+        return f"{sha}-{int(product.product_id)}-{RENDER_VERSION}{self.suffix}"
 
     def path(self, product: ProductFile) -> Path:
         key = self.key(product)

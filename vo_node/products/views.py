@@ -111,12 +111,22 @@ class _NoCopy(Exception):
 
 @bp.get("/<int:product_id>/preview.png")
 def preview_png(product_id: int) -> Response:
+    return _picture(product_id, "preview")
+
+
+@bp.get("/<int:product_id>/thumbnail.png")
+def thumbnail_png(product_id: int) -> Response:
+    """A small sparkline of the light curve: the search results show one per row."""
+    return _picture(product_id, "thumbnail")
+
+
+def _picture(product_id: int, kind: str) -> Response:
     # The policy first, on every request: the cache is shared by all callers.
     with caller_transaction() as conn:
         product = visible_file(conn, product_id)
     if product is None:
         return not_available(product_id)
-    cache = preview.PreviewCache(current_app.config["VO_NODE_SETTINGS"].preview_root)
+    cache = preview.PreviewCache(current_app.config["VO_NODE_SETTINGS"].preview_root, kind)
 
     def render() -> tuple[bytes, bool]:
         # Only on a miss: a cached preview needs neither the stored file nor matplotlib.
@@ -132,6 +142,8 @@ def preview_png(product_id: int) -> Response:
         except LightCurveError as exc:
             current_app.logger.warning("product %s: %s: %s", product_id, path, exc)
             raise _NoCopy from exc
+        if kind == "thumbnail":
+            return preview.render_thumbnail(lightcurve), good is not None
         return preview.render_png(lightcurve, product), good is not None
 
     try:

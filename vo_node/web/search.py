@@ -1,0 +1,150 @@
+"""``/search``: the web search of the light curves (a form that works without JavaScript), and
+``/search.adql``: the same search as its ADQL text.
+
+The search is an ADQL query (:mod:`vo_node.web.searchform`) run like a TAP query: translated
+against the published tables and executed by the query runner as the caller, so the policy
+applies and the page shows exactly what TAP would return. A name in the position field is
+looked up in the archive's own star table (names and CoRoT IDs), not in an outside resolver.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, current_app, render_template, request
+
+from tap_schema import METADATA
+from vo_node.adql.errors import AdqlError
+from vo_node.adql.translate import translate
+from vo_node.auth.views import caller, caller_transaction
+from vo_node.query import QueryRunner
+from vo_node.web.searchform import COLUMNS, PAGE_SIZES, SORTS, FormError, Search, parse
+
+bp = Blueprint("search", __name__)
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[dict[str, Any]]
+    total: int
+    search: Search
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.search.per_page))
+
+
+def _run(adql: str, limit: int) -> list[tuple[Any, ...]]:
+    settings = current_app.config["VO_NODE_SETTINGS"]
+    runner: QueryRunner = current_app.extensions["vo_node.query_runner"]
+    translation = translate(adql, METADATA)
+    with runner.run(
+        translation.sql, maxrec=limit, timeout_s=settings.sync_timeout, identity=caller()
+    ) as result:
+        return [tuple(row) for row in result.rows]
+
+
+def _resolve(search: Search) -> Search | str:
+    """The search around its named target, or what to tell the user."""
+    name = " ".join(search.target.split())
+    digits = name.removeprefix("CoRoT").strip()
+    with caller_transaction() as conn:
+        row = conn.execute(
+            "SELECT ra, dec FROM archive.stars WHERE (lower(name) = lower(%s)"
+            " OR source_id = %s) AND ra IS NOT NULL ORDER BY source_id LIMIT 1",
+            (name, int(digits) if digits.isdigit() and len(digits) < 16 else -1),
+        ).fetchone()
+    if row is None:
+        return f"no star named {name!r} in this archive (try a CoRoT ID or coordinates)"
+    return search.at(float(row[0]), float(row[1]))
+
+
+def _choices() -> dict[str, list[str]]:
+    """The values the form's lists offer: what the caller may see."""
+    with caller_transaction() as conn:
+        runs = [r[0] for r in conn.execute("SELECT code FROM archive.runs ORDER BY code")]
+        kinds = conn.execute(
+            "SELECT DISTINCT product_type, version FROM archive.products"
+        ).fetchall()
+    return {
+        "run": runs,
+        "product_type": sorted({k for k, _ in kinds}),
+        "version": sorted({v for _, v in kinds}),
+    }
+
+
+def find(search: Search) -> Page:
+    names = [c.split(".")[1] for c in COLUMNS] + (["dist_arcmin"] if search.position else [])
+    rows = [
+        dict(zip(names, row, strict=True)) for row in _run(search.page_adql(), search.per_page + 1)
+    ]
+    counted = _run(search.count_adql(), 1)
+    return Page(rows, int(counted[0][0]) if counted else 0, search)
+
+
+@bp.get("/search")
+def search_page() -> Any:
+    settings = current_app.config["VO_NODE_SETTINGS"]
+    args = request.args.to_dict(flat=False)
+    context: dict[str, Any] = {
+        "settings": settings,
+        "user": caller(),
+        "choices": _choices(),
+        "page_sizes": PAGE_SIZES,
+        "sorts": SORTS,
+        "form": {k: v[0] for k, v in args.items() if v},
+        "errors": {},
+        "page": None,
+        "adql": None,
+    }
+    try:
+        search = parse(args)
+    except FormError as error:
+        context["errors"] = error.problems
+        return render_template("search.html", **context), 400
+    if search.empty:
+        return render_template("search.html", **context)
+    if search.target:
+        resolved = _resolve(search)
+        if isinstance(resolved, str):
+            context["errors"] = {"pos": resolved}
+            return render_template("search.html", **context), 400
+        search = resolved
+    try:
+        page = find(search)
+    except AdqlError as error:  # a form the translator refuses is a bug, said plainly
+        context["errors"] = {"search": str(error)}
+        return render_template("search.html", **context), 400
+    context.update(
+        page=page,
+        adql=search.adql(),
+        tap_url=f"{settings.public_url}/tap/sync?"
+        + urlencode({"REQUEST": "doQuery", "LANG": "ADQL", "QUERY": search.adql()}),
+        link=lambda **changes: _link(search, changes),
+    )
+    return render_template("search.html", **context)
+
+
+@bp.get("/search.adql")
+def search_adql() -> Response:
+    """The search as ADQL text, for scripts (the page shows the same)."""
+    try:
+        search = parse(request.args.to_dict(flat=False))
+    except FormError as error:
+        return Response(f"{error}\n", status=400, mimetype="text/plain")
+    if search.target:
+        resolved = _resolve(search)
+        if isinstance(resolved, str):
+            return Response(resolved + "\n", status=400, mimetype="text/plain")
+        search = resolved
+    return Response(search.adql() + "\n", mimetype="text/plain")
+
+
+def _link(search: Search, changes: dict[str, Any]) -> str:
+    """This search's URL with some fields changed (pages, sorting)."""
+    values = {k: v for k, v in search.echoed.items() if v}
+    values.update({k: str(v) for k, v in changes.items()})
+    return "?" + urlencode(values)
