@@ -28,6 +28,7 @@ bench: system venv
 	$(BIN)/python benchmarks/policy.py
 	$(BIN)/python benchmarks/lightcurves.py
 	$(BIN)/python benchmarks/oai.py
+	$(BIN)/python benchmarks/downloads.py
 
 lint: venv
 	$(BIN)/ruff check .

@@ -5,8 +5,10 @@ shows its metadata, versions, plot data and links."""
 
 from __future__ import annotations
 
+import csv
 import io
 import re
+import tarfile
 from html.parser import HTMLParser
 from urllib.parse import parse_qs, urljoin, urlsplit
 
@@ -245,3 +247,22 @@ def test_search_page_links_resolve(archive: Archive) -> None:
     if "next" in page.links:
         query = parse_qs(urlsplit(page.links["next"]).query)
         assert query["page"] == ["2"] and query["channel"] == ["astero"]
+
+
+def test_download_all_results(archive: Archive) -> None:
+    """The page's "download all results": the search's own products, as one archive."""
+    session = archive.callers["n1"].session
+    query = f"run={archive.gi_run}&channel=astero&per_page=25"
+    ids, _ = _all_pages(session, archive.base, query)
+    assert ids
+    resp = session.post(
+        f"{archive.base}/search/download?{query}", data={"format": "tar"}, timeout=120
+    )
+    assert resp.status_code == 200, resp.text[:300]
+    with tarfile.open(fileobj=io.BytesIO(resp.content)) as bundle:
+        manifest = bundle.extractfile("MANIFEST.csv")
+        assert manifest is not None
+        rows = list(csv.DictReader(io.TextIOWrapper(manifest, "utf-8")))
+    assert sorted(int(r["product_id"]) for r in rows) == sorted(ids)
+    bad = session.post(f"{archive.base}/search/download?pos=400+0", timeout=30)
+    assert bad.status_code == 400 and "RA must be within" in bad.text

@@ -23,11 +23,13 @@ from vo_node.auth.views import caller
 from vo_node.auth.views import install as install_auth
 from vo_node.datalink import views as datalink_views
 from vo_node.db.node import NodeDatabase
+from vo_node.downloads import views as download_views
 from vo_node.feed import views as feed_views
 from vo_node.http.errors import VOTABLE_MIME, dali_error
 from vo_node.products import views as product_views
 from vo_node.query import QueryRunner
 from vo_node.settings import Settings
+from vo_node.stats import views as stats_views
 from vo_node.storage import MirroredStore
 from vo_node.tap import views as tap_views
 from vo_node.tap.capabilities import node_tap_capabilities
@@ -82,6 +84,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     app.extensions["vo_node.query_runner"] = QueryRunner(query_pool, tickets=tickets)
     app.extensions["vo_node.store"] = MirroredStore.from_roots(settings.roots)
+    stats_views.install(app)
     app.register_blueprint(landing.bp)
     app.register_blueprint(tap_views.bp)
     app.register_blueprint(ssa_views.bp)
@@ -90,8 +93,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(docs.bp)
     app.register_blueprint(search.bp)
     app.register_blueprint(productpage.bp)
+    app.register_blueprint(download_views.bp)
     app.register_blueprint(feed_views.bp)
     app.register_blueprint(registry_views.bp)
+    app.register_blueprint(stats_views.bp)
     app.extensions["vo_node.registry_sources"] = lambda: registry_sources(settings)
     app.register_blueprint(
         uws_blueprint(

@@ -68,6 +68,15 @@ class Settings(BaseSettings):
         description="Cache of the rendered light-curve previews, PNG files keyed by the "
         "product file's checksum; safe to empty at any time (VAR_DIR/previews).",
     )
+    runs_dir: Path | None = Field(
+        default=None,
+        description="Cache of the complete-run archives (tar, zip), one file per run, channel, "
+        "format and set of products; safe to empty at any time (VAR_DIR/runs).",
+    )
+    download_max_ids: int = Field(
+        default=10_000,
+        description="Most products one selection download (POST /download) may name.",
+    )
     host: str = Field(default="127.0.0.1", description="Address the web server listens on.")
     port: int = Field(default=8000, description="Port the web server listens on.")
     workers: int = Field(default=2, description="gunicorn worker processes.")
@@ -127,6 +136,24 @@ class Settings(BaseSettings):
     fsync: bool = Field(
         default=True, description="fsync product copies before they are registered."
     )
+    stats_flush_s: float = Field(
+        default=5.0,
+        description="Seconds between writes of the usage statistics that each server process "
+        "keeps in memory (also written when STATS_BATCH rows wait, and when the process exits).",
+    )
+    stats_batch: int = Field(
+        default=500, description="Usage records waiting that trigger a write before its time."
+    )
+    stats_queue: int = Field(
+        default=100_000,
+        description="Usage records a server process holds at most while the database is slow "
+        "or away; more are dropped (and logged) rather than slowing the requests.",
+    )
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Addresses (comma-separated) of reverse proxies whose X-Forwarded-For the "
+        "usage statistics believe; none by default: the client is the connection's peer.",
+    )
 
     @field_validator("storage_roots", mode="before")
     @classmethod
@@ -139,7 +166,7 @@ class Settings(BaseSettings):
             return tuple(parts)
         return value
 
-    @field_validator("upload_hosts", mode="before")
+    @field_validator("upload_hosts", "trusted_proxies", mode="before")
     @classmethod
     def _split_hosts(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -171,6 +198,10 @@ class Settings(BaseSettings):
     @property
     def preview_root(self) -> Path:
         return self.preview_dir or self.var_dir / "previews"
+
+    @property
+    def runs_root(self) -> Path:
+        return self.runs_dir or self.var_dir / "runs"
 
     @property
     def secrets_file(self) -> Path:

@@ -57,6 +57,7 @@ class ProductFile:
     n_points: int = 0
     t_min: float = 0.0  # MJD of the first and last valid point
     t_max: float = 0.0
+    channel: str = ""  # the collection's channel, 'exo' or 'astero' (as corot.products says)
 
 
 def visible_file(conn: psycopg.Connection, product_id: int) -> ProductFile | None:
@@ -68,7 +69,8 @@ def visible_file(conn: psycopg.Connection, product_id: int) -> ProductFile | Non
         "SELECT p.product_id, p.archive_path, p.file_name, p.file_size, p.sha256,"
         " coalesce(array_agg(c.site ORDER BY c.site) FILTER (WHERE c.status = 'ok'), '{}'),"
         " p.layout, p.time_scale, p.time_refpos, s.source_id, r.code, p.version, p.level,"
-        " p.product_type, p.n_points, p.t_min, p.t_max"
+        " p.product_type, p.n_points, p.t_min, p.t_max,"
+        " CASE p.collection_id WHEN 'corot-astero' THEN 'astero' ELSE 'exo' END"
         " FROM archive.products p LEFT JOIN archive.product_copies c USING (product_id)"
         " JOIN archive.stars s USING (star_id) JOIN archive.runs r USING (run_id)"
         " WHERE p.product_id = %s GROUP BY p.product_id, s.star_id, r.run_id",

@@ -19,6 +19,7 @@ from flask import Blueprint, Response, current_app, request, send_file, stream_w
 
 from vo_node.auth.views import caller_transaction, refused
 from vo_node.db.policy import ProductFile, visible_file
+from vo_node.http.usage import delivered
 from vo_node.products import documents, preview
 from vo_node.products.lightcurve import LightCurve, LightCurveError, read_lightcurve
 from vo_node.storage import MirroredStore
@@ -67,6 +68,15 @@ def fits(product_id: int) -> Response:
     response.cache_control.private = True
     digest = base64.b64encode(bytes.fromhex(product.sha256)).decode()
     response.headers["Repr-Digest"] = f"sha-256=:{digest}:"
+    # The usage statistics: a download is counted once, by the response that starts it (a
+    # client resuming or fetching in pieces sends more ranges; their bytes still count).
+    starts = response.status_code == 200 or (
+        response.status_code == 206
+        and response.content_range is not None
+        and response.content_range.start == 0
+    )
+    if request.method == "GET" and starts:
+        delivered(1, [product.run_code], [product.channel])
     return response
 
 
@@ -90,6 +100,7 @@ def _lightcurve_document(product_id: int, write: Writer, mimetype: str, suffix: 
     response = Response(stream_with_context(write(lightcurve, product)), mimetype=mimetype)
     stem = product.file_name.removesuffix(".fits")
     response.headers["Content-Disposition"] = f'inline; filename="{stem}{suffix}"'
+    delivered(1, [product.run_code], [product.channel])  # the usage statistics
     # Documents differ per caller (the policy): no shared cache may keep them.
     response.cache_control.private = True
     return response
@@ -156,4 +167,7 @@ def _picture(product_id: int, kind: str) -> Response:
     # Previews differ per caller (the policy): no shared cache may keep them.
     response.cache_control.private = True
     response.make_conditional(request)
+    # The usage statistics count a preview as its product (a thumbnail is part of a page).
+    if kind == "preview" and request.method == "GET" and response.status_code == 200:
+        delivered(1, [product.run_code], [product.channel])
     return response

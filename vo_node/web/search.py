@@ -20,6 +20,7 @@ from tap_schema import METADATA
 from vo_node.adql.errors import AdqlError
 from vo_node.adql.translate import translate
 from vo_node.auth.views import caller, caller_transaction
+from vo_node.downloads.views import selection_response
 from vo_node.query import QueryRunner
 from vo_node.web.searchform import COLUMNS, PAGE_SIZES, SORTS, FormError, Search, parse
 
@@ -124,8 +125,30 @@ def search_page() -> Any:
         tap_url=f"{settings.public_url}/tap/sync?"
         + urlencode({"REQUEST": "doQuery", "LANG": "ADQL", "QUERY": search.adql()}),
         link=lambda **changes: _link(search, changes),
+        download_all="search/download" + _link(search, {}),
     )
     return render_template("search.html", **context)
+
+
+@bp.post("/search/download")
+def download_all() -> Response:
+    """Every result of the search in the query string, as one streamed archive (the page's
+    "download all results"): the search's own ids, then the same archive as a selection."""
+    settings = current_app.config["VO_NODE_SETTINGS"]
+    try:
+        search = parse(request.args.to_dict(flat=False))
+    except FormError as error:
+        return Response(f"{error}\n", status=400, mimetype="text/plain")
+    if search.target:
+        resolved = _resolve(search)
+        if isinstance(resolved, str):
+            return Response(resolved + "\n", status=400, mimetype="text/plain")
+        search = resolved
+    limit = settings.download_max_ids
+    # One more than the limit: a search too big for one archive is told so, not cut short.
+    ids = [int(row[0]) for row in _run(search.ids_adql(limit + 1), limit + 1)]
+    fmt = request.form.get("format") or request.args.get("format") or "zip"
+    return selection_response(ids, fmt, name="corot-search")
 
 
 @bp.get("/search.adql")
