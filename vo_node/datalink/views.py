@@ -21,6 +21,7 @@ from vo_node.db.policy import visible_file
 from vo_node.http.availability import availability_response
 from vo_node.http.errors import dali_error
 from vo_node.http.params import DaliParams, UsageError, quoted
+from vo_node.http.usage import delivered
 from vo_node.products.lightcurve import LightCurveError
 from vo_node.query import ServiceUnavailable
 from vo_node.storage import MirroredStore
@@ -122,6 +123,8 @@ def soda() -> Response:
     except Exception as exc:
         return dali_error(exc)
     response = Response(stream_with_context(chunks), mimetype=cut.mime)
+    # A cut-out delivers (part of) one product: the usage statistics count it.
+    delivered(1, runs=[product.run_code], channels=[product.channel])
     stem = product.file_name.removesuffix(".fits")
     response.headers["Content-Disposition"] = f'inline; filename="{stem}_cutout{cut.suffix}"'
     # Cut-outs differ per caller (the policy): no shared cache may keep them.
