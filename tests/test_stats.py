@@ -251,6 +251,9 @@ def test_statistics_count_exactly_what_was_done(served: tuple[Node, str]) -> Non
     assert _csv(admin.get(base + "/stats.csv?until=2001-01", timeout=60).text) == []
     bad = admin.get(base + "/stats.csv?from=yesterday", timeout=60)
     assert bad.status_code == 400 and "YYYY-MM-DD" in bad.text
+    for path in ("/stats", "/stats.csv", "/stats/accesses.csv", "/stats/visits.png"):
+        far = admin.get(f"{base}{path}?until=9999-12-31", timeout=60)
+        assert far.status_code == 400 and "year" in far.text, path
 
     page = admin.get(base + "/stats", timeout=60)
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
@@ -435,6 +438,8 @@ def test_periods() -> None:
         ("2024-02-30", None),
         (None, "soon"),
         ("2024-05-02", "2024-05-01"),
+        (None, "9999-12-31"),
+        ("9999-12", None),
     ):
         with pytest.raises(PeriodError):
             parse_period(since, until)

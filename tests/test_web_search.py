@@ -170,6 +170,7 @@ def test_bad_input_is_a_400_that_says_what(archive: Archive) -> None:
         "corotid=1;DROP": "not a valid value",
         "spectral_type=%27%20OR%201%3D1": "not a valid value",
         "per_page=100000": "between",
+        "pos=%00": "control characters",
     }
     for query, message in cases.items():
         page = _page(session, f"{archive.base}/search?{query}", status=400)
@@ -266,3 +267,8 @@ def test_download_all_results(archive: Archive) -> None:
     assert sorted(int(r["product_id"]) for r in rows) == sorted(ids)
     bad = session.post(f"{archive.base}/search/download?pos=400+0", timeout=30)
     assert bad.status_code == 400 and "RA must be within" in bad.text
+    none = session.post(f"{archive.base}/search/download?run=NoSuchRun", timeout=30)
+    assert none.status_code == 400 and "no results" in none.text
+    for run in ("%00", "SRc01%00", "-x"):
+        resp = session.get(f"{archive.base}/runs/{run}/exo.tar", timeout=30)
+        assert resp.status_code == 404 and "no run" in resp.text, run

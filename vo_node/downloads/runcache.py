@@ -43,7 +43,7 @@ from vo_node.downloads.archive import FileMember, InlineMember, Member
 
 log = logging.getLogger(__name__)
 
-_SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 _STALE_PART_S = 24 * 3600  # a .part file older than this was left by a killed build
 
 
@@ -74,7 +74,7 @@ class RunArchives:
         self.root = root
 
     def path(self, run: str, channel: str, fmt: str, key: str) -> Path:
-        if not (_SAFE.match(run) and _SAFE.match(channel) and fmt in ("tar", "zip")):
+        if not (SAFE_NAME.match(run) and SAFE_NAME.match(channel) and fmt in ("tar", "zip")):
             raise ValueError(f"no cache name for {run!r}, {channel!r}, {fmt!r}")
         return self.root / f"{run}-{channel}-{key[:40]}.{fmt}"
 

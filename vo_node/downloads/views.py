@@ -25,7 +25,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, render_template, request, send_file
 
 from vo_node.auth.views import caller, caller_transaction, refused
-from vo_node.downloads import archive, catalogue
+from vo_node.downloads import archive, catalogue, runcache
 from vo_node.downloads.catalogue import CHANNELS, Product
 from vo_node.downloads.runcache import DamagedRun, RunArchives
 from vo_node.http.usage import delivered
@@ -127,6 +127,10 @@ def run_archive(run: str, filename: str) -> Response:
             f"no {filename[:60]!r} here: a run's archives are /runs/<run>/<channel>.<format>, "
             f"channel {' or '.join(CHANNELS)}, format {' or '.join(FORMATS)}",
         )
+    # A run code is a short word (what the cache names its files after, too): anything else
+    # names no run, and never reaches the database (NUL cannot).
+    if not runcache.SAFE_NAME.match(run):
+        return _text(404, f"no run {run[:40]!r} in the archive (the runs are at /runs)")
     with caller_transaction() as conn:
         if not catalogue.run_exists(conn, run):
             return _text(404, f"no run {run[:40]!r} in the archive (the runs are at /runs)")

@@ -28,6 +28,10 @@ def channel_of(path: str) -> str | None:
     """The channel of a request for ``path``; ``None`` for a path that is not recorded."""
     if path == "/":
         return "web"  # the landing page: the web interface's front door
+    if path.endswith(("/thumbnail.png", "/plot.json")):
+        # Parts of a page already counted (a results page asks for up to 200 thumbnails;
+        # a product page's plot for its windows): counted, they would swamp the requests.
+        return None
     for prefix, channel in _PREFIXES:
         if path == prefix or (path.startswith(prefix) and path[len(prefix)] in "/."):
             return channel

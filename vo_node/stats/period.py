@@ -33,6 +33,10 @@ class Period:
 
 def _first_and_next(text: str, name: str) -> tuple[date, date]:
     """The first day ``text`` covers and the day after its last."""
+    shape = _DAY.match(text) or _MONTH.match(text)
+    # (the day after 9999-12-31 is beyond Python's dates)
+    if shape and not 1900 <= int(shape[1]) <= 9998:
+        raise PeriodError(f"{name}={text!r}: the year must be between 1900 and 9998")
     try:
         if day := _DAY.match(text):
             first = date(int(day[1]), int(day[2]), int(day[3]))

@@ -148,6 +148,10 @@ def download_all() -> Response:
     # One more than the limit: a search too big for one archive is told so, not cut short.
     ids = [int(row[0]) for row in _run(search.ids_adql(limit + 1), limit + 1)]
     fmt = request.form.get("format") or request.args.get("format") or "zip"
+    if not ids:
+        return Response(
+            "this search has no results to download\n", status=400, mimetype="text/plain"
+        )
     return selection_response(ids, fmt, name="corot-search")
 
 

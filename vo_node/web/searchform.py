@@ -211,6 +211,11 @@ def parse(args: Mapping[str, Sequence[str]]) -> Search:
     """Read the form; raise :class:`FormError` with every problem found."""
     problems: dict[str, str] = {}
     echoed = {k: v[0].strip() for k, v in args.items() if v and k in _FIELDS}
+    for name, value in list(echoed.items()):
+        # (PostgreSQL text cannot hold NUL, and no field has a use for control characters)
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            problems[name] = "holds control characters"
+            echoed[name] = ""
 
     def text(name: str) -> str:
         return echoed.get(name, "")

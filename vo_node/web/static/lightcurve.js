@@ -61,15 +61,19 @@
       ctx.fillText(v.toPrecision(6), 4, y(v) + 4);
     }
     ctx.fillText("time (MJD, " + scale + ")", margin.left + plotW / 2 - 50, height - 6);
-    ctx.strokeStyle = "#1f5fa0"; ctx.lineWidth = 1;
-    ctx.beginPath();
-    for (let i = 0; i < g.time.length; i++) {
-      const px = x(g.time[i]);
-      ctx.moveTo(px, y(g.low[i])); ctx.lineTo(px, y(g.high[i]) - 0.5);
-    }
-    ctx.stroke();
+    ctx.save();
+    // Nothing outside the frame: flagged points may lie far from the good ones' range.
+    ctx.beginPath(); ctx.rect(margin.left, margin.top, plotW, plotH); ctx.clip();
     ctx.fillStyle = "#bbb";
     for (let i = 0; i < f.time.length; i++) ctx.fillRect(x(f.time[i]) - 1, y(f.high[i]) - 1, 2, 2);
+    // Each column's good points from lowest to highest, at least 2 px tall and wide (a
+    // column holding one point, as in every close zoom, is a visible dot), over the grey.
+    ctx.fillStyle = "#1f5fa0";
+    for (let i = 0; i < g.time.length; i++) {
+      const top = y(g.high[i]), bottom = y(g.low[i]);
+      ctx.fillRect(x(g.time[i]) - 1, Math.min(top, bottom - 2), 2, Math.max(bottom - top, 2));
+    }
+    ctx.restore();
     canvas.dataset.points = String(g.n);
     readout.textContent = g.n.toLocaleString() + " good points from MJD " + t0.toFixed(4) + " to " + t1.toFixed(4) +
       (f.n ? " (" + f.n.toLocaleString() + " flagged, grey)" : "") + ". Drag to zoom; double-click to reset.";
