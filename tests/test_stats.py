@@ -297,6 +297,42 @@ def test_statistics_count_exactly_what_was_done(served: tuple[Node, str]) -> Non
     assert node.scalar("SELECT count(*) FROM stats.accesses") == len(seen)
 
 
+def test_a_broken_run_download_counts_what_went_out(served: tuple[Node, str]) -> None:
+    """Complete runs are the bulk channel: a client that stops early is counted for what the
+    server sent it (its socket buffers included), not for the whole archive; a complete
+    download counts whole."""
+    node, base = served
+    sizes = []
+    for run, channel in node.public_rows(
+        "SELECT DISTINCT r.code, CASE p.collection_id WHEN 'corot-astero' THEN 'astero'"
+        " ELSE 'exo' END FROM archive.products p JOIN archive.runs r USING (run_id)"
+    ):
+        head = requests.head(f"{base}/runs/{run}/{channel}.tar", timeout=120)
+        if head.status_code == 200:
+            sizes.append((int(head.headers["Content-Length"]), f"{base}/runs/{run}/{channel}.tar"))
+    size, url = max(sizes)
+    # Bigger than what loopback sockets hold in flight (a few MB each way).
+    assert size > 12_000_000, size
+    with requests.get(url, stream=True, timeout=120) as broken:
+        assert broken.status_code == 200
+        broken.raw.read(100_000)
+    whole = requests.get(url, timeout=120)
+    assert len(whole.content) == size
+    deadline = time.monotonic() + 30
+    while True:
+        rows = node.rows(
+            # (the /runs page and the HEAD requests are counted too, with fewer bytes)
+            "SELECT bytes FROM stats.accesses WHERE channel = 'runs' AND status = 200"
+            " AND bytes >= 100000 ORDER BY access_id"
+        )
+        if len(rows) >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    counted = [int(r[0]) for r in rows]  # type: ignore[call-overload]
+    assert len(counted) == 2, counted
+    assert 100_000 <= counted[0] < size and counted[1] == size
+
+
 def test_a_stopping_server_writes_what_it_holds(node: Node, tmp_path: object) -> None:
     """Nothing is lost when a worker stops: what waits in memory is written on the way out."""
     port = _free_port()

@@ -131,22 +131,39 @@ class _CountingApp:
         ):
             # A whole file handed to the server's file wrapper goes out with sendfile(),
             # which a counting iterator would turn into Python copies (the downloads' speed):
-            # it stays the server's, and counts as its declared length (a client that goes
-            # away mid-file is counted whole).
-            return _closing(body, lambda: done(declared[-1]))
+            # it stays the server's, counted by where the file's position got to.
+            return _closing(body, declared[-1], done)
         return CountingBody(body, done)
 
 
-def _closing(body: Any, then: Callable[[], None]) -> Any:
-    """``body`` itself, calling ``then`` after its own ``close``."""
+def _position(body: Any) -> int | None:
+    try:
+        return int(body.filelike.tell())
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _closing(body: Any, length: int, done: Callable[[int], None]) -> Any:
+    """``body`` itself, reporting the bytes sent from it before its own ``close``.
+
+    Complete runs are the bulk channel: a broken download must not count whole. After a
+    sendfile() that a client broke off, the file's position is after the last byte handed
+    to the socket (socket.sendfile moves it there; gunicorn puts it back only when all went
+    out); a server that reads the file through the wrapper moves it as it reads. So: moved
+    = what went out; not moved = all of it (or, rarely, a client gone before the first
+    byte)."""
     inner = getattr(body, "close", None)
+    start = _position(body)
 
     def close() -> None:
+        end = _position(body)
+        moved = 0 if start is None or end is None else end - start
+        sent = moved if 0 < moved < length else length
         try:
             if inner is not None:
                 inner()
         finally:
-            then()
+            done(sent)
 
     body.close = close
     return body
