@@ -20,6 +20,7 @@ from tap_schema import METADATA
 from vo_node.adql.errors import AdqlError
 from vo_node.adql.translate import translate
 from vo_node.auth.views import caller, caller_transaction
+from vo_node.db.revision import archive_revision
 from vo_node.downloads.views import selection_response
 from vo_node.query import QueryRunner
 from vo_node.web.searchform import COLUMNS, PAGE_SIZES, SORTS, FormError, Search, parse
@@ -53,28 +54,45 @@ def _resolve(search: Search) -> Search | str:
     name = " ".join(search.target.split())
     digits = name.removeprefix("CoRoT").strip()
     with caller_transaction() as conn:
+        # Two indexed lookups (an OR of the two would scan the table).
         row = conn.execute(
-            "SELECT ra, dec FROM archive.stars WHERE (lower(name) = lower(%s)"
-            " OR source_id = %s) AND ra IS NOT NULL ORDER BY source_id LIMIT 1",
-            (name, int(digits) if digits.isdigit() and len(digits) < 16 else -1),
+            "SELECT ra, dec FROM archive.stars WHERE lower(name) = lower(%s)"
+            " AND ra IS NOT NULL ORDER BY source_id LIMIT 1",
+            (name,),
         ).fetchone()
+        if row is None and digits.isdigit() and len(digits) < 16:
+            row = conn.execute(
+                "SELECT ra, dec FROM archive.stars WHERE source_id = %s AND ra IS NOT NULL"
+                " ORDER BY source_id LIMIT 1",
+                (int(digits),),
+            ).fetchone()
     if row is None:
         return f"no star named {name!r} in this archive (try a CoRoT ID or coordinates)"
     return search.at(float(row[0]), float(row[1]))
 
 
 def _choices() -> dict[str, list[str]]:
-    """The values the form's lists offer: what the caller may see."""
+    """The values the form's lists offer: what the caller may see. Anonymous callers' lists
+    are kept until the archive's revision changes (reading them scans the product table)."""
     with caller_transaction() as conn:
+        cached = None
+        if caller() is None:
+            revision = archive_revision(conn)
+            cached = current_app.extensions.setdefault("vo_node.search_choices", {})
+            if cached.get("revision") == revision:
+                return cached["choices"]  # type: ignore[no-any-return]
         runs = [r[0] for r in conn.execute("SELECT code FROM archive.runs ORDER BY code")]
         kinds = conn.execute(
             "SELECT DISTINCT product_type, version FROM archive.products"
         ).fetchall()
-    return {
+    choices = {
         "run": runs,
         "product_type": sorted({k for k, _ in kinds}),
         "version": sorted({v for _, v in kinds}),
     }
+    if cached is not None:
+        cached.update(revision=revision, choices=choices)
+    return choices
 
 
 def find(search: Search) -> Page:
