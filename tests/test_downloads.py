@@ -434,3 +434,23 @@ def test_zip64_records_read_by_two_readers(tmp_path: Path) -> None:
     path.write_bytes(body)
     done = subprocess.run(["unzip", "-tq", str(path)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_public_run_archives_built_ahead(served: tuple[Node, str]) -> None:
+    """`vo-node runs --build` makes the archives anonymous users download, so that no first
+    request waits for one; the server then serves those very files."""
+    node, base = served
+    listed = node.cli("runs", check=True).stdout.splitlines()
+    built = node.cli("runs", "--build", check=True).stdout.splitlines()
+    assert listed and len(built) == len(listed)
+    files = {Path(line.rsplit(": ", 1)[1]) for line in built}
+    assert all(f.is_file() and f.suffix == ".tar" for f in files)
+    stamps = {f: (f.stat().st_ino, f.stat().st_mtime_ns) for f in files}
+    run, channel = listed[0].split(":")[0].split()
+    resp = requests.get(f"{base}/runs/{run}/{channel}.tar", timeout=120)
+    assert resp.status_code == 200
+    served_from = [f for f in files if f.stat().st_size == len(resp.content)]
+    assert served_from and all((f.stat().st_ino, f.stat().st_mtime_ns) == stamps[f] for f in files)
+    # Built again: nothing to do, nothing rebuilt.
+    node.cli("runs", "--build", check=True)
+    assert {f: (f.stat().st_ino, f.stat().st_mtime_ns) for f in files} == stamps

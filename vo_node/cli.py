@@ -17,6 +17,7 @@ import click
 
 from vo_node.cli_accounts import users
 from vo_node.cli_base import NodeGroup, database, progress, store
+from vo_node.cli_runs import runs
 from vo_node.cli_stats import stats
 from vo_node.settings import Settings
 
@@ -40,6 +41,7 @@ def cli(ctx: click.Context) -> None:
 
 cli.add_command(users)
 cli.add_command(stats)
+cli.add_command(runs)
 
 
 @cli.command()
