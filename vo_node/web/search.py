@@ -153,15 +153,9 @@ def download_all() -> Response:
     """Every result of the search in the query string, as one streamed archive (the page's
     "download all results"): the search's own ids, then the same archive as a selection."""
     settings = current_app.config["VO_NODE_SETTINGS"]
-    try:
-        search = parse(request.args.to_dict(flat=False))
-    except FormError as error:
-        return Response(f"{error}\n", status=400, mimetype="text/plain")
-    if search.target:
-        resolved = _resolve(search)
-        if isinstance(resolved, str):
-            return Response(resolved + "\n", status=400, mimetype="text/plain")
-        search = resolved
+    search = _text_search()
+    if isinstance(search, Response):
+        return search
     limit = settings.download_max_ids
     # One more than the limit: a search too big for one archive is told so, not cut short.
     ids = [int(row[0]) for row in _run(search.ids_adql(limit + 1), limit + 1)]
@@ -176,6 +170,15 @@ def download_all() -> Response:
 @bp.get("/search.adql")
 def search_adql() -> Response:
     """The search as ADQL text, for scripts (the page shows the same)."""
+    search = _text_search()
+    if isinstance(search, Response):
+        return search
+    return Response(search.adql() + "\n", mimetype="text/plain")
+
+
+def _text_search() -> Search | Response:
+    """The search in the query string, its target resolved; or a plain-text 400 (for the
+    endpoints that answer scripts rather than show the form)."""
     try:
         search = parse(request.args.to_dict(flat=False))
     except FormError as error:
@@ -184,8 +187,8 @@ def search_adql() -> Response:
         resolved = _resolve(search)
         if isinstance(resolved, str):
             return Response(resolved + "\n", status=400, mimetype="text/plain")
-        search = resolved
-    return Response(search.adql() + "\n", mimetype="text/plain")
+        return resolved
+    return search
 
 
 def _link(search: Search, changes: dict[str, Any]) -> str:
