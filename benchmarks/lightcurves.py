@@ -54,11 +54,9 @@ Defaults take about two minutes on two cores, most of it writing the synthetic p
 from __future__ import annotations
 
 import argparse
-import http.client
 import io
 import re
 import signal
-import statistics
 import sys
 import time
 from collections import Counter
@@ -66,13 +64,14 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import numpy as np
 import psycopg
 import requests
 from astropy.io import fits
 from astropy.io.votable import parse, parse_single_table
+from interleaved import interleaved, median, ms
+from lightcurve_downloads import measure_download
 from lightcurve_files import CADENCE_S, big_file, ingest, v4_chr_file
 from psycopg import sql
 
@@ -109,31 +108,6 @@ SAMPLE = {"stars": 120, "runs": 3, "seed": 7, "days": 6.0, "n1_fraction": 0.3}
 BIG_COROTID = 990000001  # the big light curve's star: a CoRoT ID neither data set uses
 TIMEOUT_S = 600.0  # the statement timeout of the direct transactions: never reached here
 _NROWS = re.compile(rb'<TABLE[^>]*\snrows="(\d+)"')
-
-
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:.1f} ms"
-
-
-def _median(values: Sequence[float]) -> float:
-    return statistics.median(values)
-
-
-def _interleaved(
-    sides: dict[str, Callable[[], Any]], repeat: int, warmup: int
-) -> dict[str, list[float]]:
-    """Seconds of ``repeat`` calls of each side, taken in turn (the order alternating, so
-    that neither side always gets the warm turn), after ``warmup`` unmeasured rounds."""
-    times: dict[str, list[float]] = {name: [] for name in sides}
-    names = list(sides)
-    for i in range(warmup + repeat):
-        for name in names if i % 2 == 0 else reversed(names):
-            start = time.perf_counter()
-            sides[name]()
-            elapsed = time.perf_counter() - start
-            if i >= warmup:
-                times[name].append(elapsed)
-    return times
 
 
 # -- 1. SSA -----------------------------------------------------------------------------------
@@ -181,7 +155,7 @@ def _measure_ssa(
     seen: dict[str, Any] = {}
     direct = Direct(db)
     with direct.conn:
-        times = _interleaved(
+        times = interleaved(
             {
                 "service": lambda: seen.update(body=_get(session, url, params)),
                 "psycopg": lambda: seen.update(
@@ -197,11 +171,11 @@ def _measure_ssa(
             f"the SSA cone returned {served} rows (service), {seen['rows']} (psycopg), "
             f"not the {expected} expected"
         )
-    service, database = _median(times["service"]), _median(times["psycopg"])
+    service, database = median(times["service"]), median(times["psycopg"])
     return [
         f"1. SSA cone of {served} rows (POS={params['POS']}, SIZE={2 * radius:.4f} deg), "
-        f"median of {repeat}: service {_ms(service)} ({len(seen['body']) / 1e3:.0f} kB "
-        f"VOTable), psycopg {_ms(database)} (same SQL and parameters, {seen['rows']} rows)",
+        f"median of {repeat}: service {ms(service)} ({len(seen['body']) / 1e3:.0f} kB "
+        f"VOTable), psycopg {ms(database)} (same SQL and parameters, {seen['rows']} rows)",
         f"   ratio service/psycopg: {service / database:.2f} (target <= 3)",
     ]
 
@@ -276,7 +250,7 @@ def _measure_links(
     cold_body = _post_links(session, url, dids)
     cold = time.perf_counter() - start
     seen: dict[str, Any] = {}
-    times = _interleaved(
+    times = interleaved(
         {
             "batch": lambda: seen.update(batch=_post_links(session, url, dids)),
             "single": lambda: seen.update(single=[_post_links(session, url, [d]) for d in dids]),
@@ -299,16 +273,16 @@ def _measure_links(
             )
     if single_rows != expected:
         sys.exit(f"{{links}} one ID at a time: rows {dict(single_rows)}, not {dict(expected)}")
-    batch, single = _median(times["batch"]), _median(times["single"])
+    batch, single = median(times["batch"]), median(times["single"])
     n = len(dids)
     return [
         f"2. DataLink {{links}}, {n} IDs ({sum(expected.values())} rows, "
         f"{min(expected.values())}-{max(expected.values())} per ID, no fault; every descriptor "
-        f"lists the file's columns), median of {rounds}: one call {_ms(batch)}, {n} calls of "
-        f"one ID {_ms(single)} in all",
-        f"   ratio {n} calls / one call: {single / batch:.1f}; per ID: {_ms(batch / n)} in one "
-        f"call, {_ms(single / n)} alone",
-        f"   first call, cold (headers not yet read in that worker): {_ms(cold)}",
+        f"lists the file's columns), median of {rounds}: one call {ms(batch)}, {n} calls of "
+        f"one ID {ms(single)} in all",
+        f"   ratio {n} calls / one call: {single / batch:.1f}; per ID: {ms(batch / n)} in one "
+        f"call, {ms(single / n)} alone",
+        f"   first call, cold (headers not yet read in that worker): {ms(cold)}",
     ]
 
 
@@ -322,37 +296,6 @@ def _fetch(session: requests.Session, url: str, params: dict[str, str] | None = 
     return response.content
 
 
-def _stream(session: requests.Session, url: str) -> int:
-    """Bytes of a download, read as it streams."""
-    total = 0
-    with session.get(url, stream=True, timeout=300) as response:
-        if response.status_code != 200:
-            raise RuntimeError(f"HTTP {response.status_code}: {response.text[:500]}")
-        for chunk in response.iter_content(chunk_size=1 << 20):
-            total += len(chunk)
-    return total
-
-
-def _raw_download(url: str) -> int:
-    """Bytes of a download read with http.client into one 1 MB buffer: what the server and
-    the loopback deliver, without a client library's per-chunk work (requests' streaming
-    costs about as much as the serving here)."""
-    parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=300)
-    try:
-        connection.request("GET", f"{parts.path}?{parts.query}" if parts.query else parts.path)
-        response = connection.getresponse()
-        if response.status != 200:
-            raise RuntimeError(f"HTTP {response.status}: {response.read(500)!r}")
-        buffer = bytearray(1 << 20)
-        total = 0
-        while n := response.readinto(buffer):
-            total += n
-        return total
-    finally:
-        connection.close()
-
-
 def _fits_rows(body: bytes, hdu: str) -> int:
     with fits.open(io.BytesIO(body)) as hdul:
         return len(hdul[hdu].data)
@@ -361,22 +304,6 @@ def _fits_rows(body: bytes, hdu: str) -> int:
 def _votable_rows(body: bytes) -> int:
     found = _NROWS.search(body[:20000])
     return int(found.group(1)) if found else len(parse_single_table(io.BytesIO(body)).array)
-
-
-def _disk_read(path: Path) -> int:
-    with path.open("rb") as f:
-        return len(f.read())
-
-
-def _disk_pieces(path: Path) -> int:
-    """The file read in 1 MB pieces into one buffer, as a download reads it (no 47 MB
-    allocation per read)."""
-    buffer = bytearray(1 << 20)
-    total = 0
-    with path.open("rb", buffering=0) as f:
-        while n := f.readinto(buffer):
-            total += n
-    return total
 
 
 def _measure_cutouts(
@@ -404,7 +331,7 @@ def _measure_cutouts(
 
     reads = _timed(
         "3a. in-process reads of the whole light curve and of one day",
-        lambda: _interleaved(
+        lambda: interleaved(
             {
                 "whole": keep("whole", lambda: len(read_lightcurve(path, layout))),
                 "window": keep("window", lambda: len(read_lightcurve(path, layout, window=window))),
@@ -415,7 +342,7 @@ def _measure_cutouts(
     )
     cutouts = _timed(
         "3a. in-process FITS cut-outs of the whole table and of one day",
-        lambda: _interleaved(
+        lambda: interleaved(
             {
                 "fits whole": keep("fits whole", lambda: fits_cutout(path, big, whole_request)),
                 "fits window": keep("fits window", lambda: fits_cutout(path, big, cut_request)),
@@ -427,7 +354,7 @@ def _measure_cutouts(
     whole_vot = f"{base}/products/{big.product_id}.vot"
     served = _timed(
         "3b. the whole light curve and cut-outs over HTTP",
-        lambda: _interleaved(
+        lambda: interleaved(
             {
                 "vot whole": keep("vot whole", lambda: _fetch(session, whole_vot)),
                 "soda fits": keep("soda fits", lambda: _fetch(session, soda, fits_params)),
@@ -438,7 +365,7 @@ def _measure_cutouts(
         ),
     )
     # More cut-outs than whole documents: they are cheap, and noisier.
-    more = _interleaved(
+    more = interleaved(
         {
             "soda fits": lambda: _fetch(session, soda, fits_params),
             "soda vot": lambda: _fetch(session, soda, vot_params),
@@ -465,7 +392,7 @@ def _measure_cutouts(
         sys.exit(f"one day should hold {per_day} points; the cut-outs have {day_rows}")
     if set(whole_rows.values()) != {big.n_points}:
         sys.exit(f"the whole light curve has {big.n_points} points; read: {whole_rows}")
-    m = {name: _median(v) for name, v in (reads | cutouts | served).items()}
+    m = {name: median(v) for name, v in (reads | cutouts | served).items()}
     kb = {name: len(seen[name]) / 1e3 for name in ("fits whole", "fits window", "vot whole")}
     kb |= {name: len(seen[name]) / 1e3 for name in ("soda fits", "soda vot")}
     return [
@@ -473,55 +400,22 @@ def _measure_cutouts(
         f"{day_rows['SODA FITS']} points, the same in every way of cutting) from a light curve "
         f"of {big.n_points:,} points at {CADENCE_S} s ({big.t_max - big.t_min:.1f} days, "
         f"file {big.file_size / 1e6:.1f} MB), product {big.product_id}",
-        f"   (a) in-process, median of {cut_repeat}: read_lightcurve whole {_ms(m['whole'])}, "
-        f"one day {_ms(m['window'])}: ratio {m['whole'] / m['window']:.1f} (target >= 10)",
-        f"       fits_cutout, median of {whole_repeat}: whole table {_ms(m['fits whole'])} "
-        f"({kb['fits whole'] / 1e3:.1f} MB), one day {_ms(m['fits window'])} "
+        f"   (a) in-process, median of {cut_repeat}: read_lightcurve whole {ms(m['whole'])}, "
+        f"one day {ms(m['window'])}: ratio {m['whole'] / m['window']:.1f} (target >= 10)",
+        f"       fits_cutout, median of {whole_repeat}: whole table {ms(m['fits whole'])} "
+        f"({kb['fits whole'] / 1e3:.1f} MB), one day {ms(m['fits window'])} "
         f"({kb['fits window']:.0f} kB): ratio {m['fits whole'] / m['fits window']:.1f}; "
         f"read_lightcurve whole / fits_cutout one day: {m['whole'] / m['fits window']:.1f}",
         f"   (b) HTTP: GET /products/{big.product_id}.vot (whole, {kb['vot whole'] / 1e3:.1f} MB)"
-        f", median of {whole_repeat}: {_ms(m['vot whole'])}; GET /datalink/soda, median of "
-        f"{whole_repeat + cut_repeat}: FITS {_ms(m['soda fits'])} ({kb['soda fits']:.0f} kB), "
-        f"VOTable {_ms(m['soda vot'])} ({kb['soda vot']:.0f} kB)",
+        f", median of {whole_repeat}: {ms(m['vot whole'])}; GET /datalink/soda, median of "
+        f"{whole_repeat + cut_repeat}: FITS {ms(m['soda fits'])} ({kb['soda fits']:.0f} kB), "
+        f"VOTable {ms(m['soda vot'])} ({kb['soda vot']:.0f} kB)",
         f"       ratio whole VOTable / cut-out: FITS {m['vot whole'] / m['soda fits']:.1f}, "
         f"VOTable {m['vot whole'] / m['soda vot']:.1f} (target >= 10)",
     ]
 
 
 # -- 4. download ------------------------------------------------------------------------------
-
-
-def _measure_download(
-    session: requests.Session, base: str, big: ProductFile, stored: Path, repeat: int
-) -> list[str]:
-    """4: the stored file through the node against the same file read from disk."""
-    url = f"{base}/products/{big.product_id}.fits"
-    seen: dict[str, int] = {}
-    times = _timed(
-        "4. downloads and disk reads",
-        lambda: _interleaved(
-            {
-                "http": lambda: seen.update(http=_raw_download(url)),
-                "requests": lambda: seen.update(requests=_stream(session, url)),
-                "disk": lambda: seen.update(disk=_disk_read(stored)),
-                "pieces": lambda: seen.update(pieces=_disk_pieces(stored)),
-            },
-            repeat,
-            warmup=1,
-        ),
-    )
-    size = big.file_size
-    if set(seen.values()) != {size}:
-        sys.exit(f"bytes downloaded and read: {seen}, not {size}")
-    rate = {name: size / 1e6 / _median(values) for name, values in times.items()}
-    return [
-        f"4. GET /products/{big.product_id}.fits ({size / 1e6:.1f} MB), median of {repeat}: "
-        f"{rate['http']:,.0f} MB/s (http.client, 1 MB buffer), {rate['requests']:,.0f} MB/s "
-        "(requests, streamed); the stored file from disk (page cache warm): "
-        f"open().read() {rate['disk']:,.0f} MB/s, in 1 MB pieces {rate['pieces']:,.0f} MB/s",
-        f"   ratio download/open().read(): {rate['http'] / rate['disk']:.2f}; "
-        f"download/1 MB pieces: {rate['http'] / rate['pieces']:.2f}",
-    ]
 
 
 # -- the run ----------------------------------------------------------------------------------
@@ -611,7 +505,7 @@ def main() -> None:
                 args.cut_repeat,
                 args.whole_repeat,
             )
-            out += _measure_download(session, base, big, stored, args.whole_repeat)
+            out += measure_download(session, base, big, stored, args.whole_repeat)
 
     print()
     print("\n".join(out))

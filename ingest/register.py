@@ -339,6 +339,9 @@ def finish_ingest(
         " skipped = %s, rejected = %s, outcome = %s WHERE ingest_id = %s",
         (datetime.now(UTC), seen, ingested, skipped, rejected, outcome, ingest_id),
     )
+    # Tells whoever listens (the worker's feature computation) that new products may be
+    # there; delivered when this command commits, never before.
+    conn.execute("NOTIFY vo_node_ingested")
 
 
 def record_rejection(

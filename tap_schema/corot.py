@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tap_schema.features import FEATURE_PARAMETERS, FEATURES, FREQUENCIES
 from tap_schema.model import Column, ForeignKey, Schema, Table
 from tap_schema.times import PRODUCT_TIMES, RUN_TIMES
 
@@ -374,5 +375,5 @@ SCHEMA = Schema(
     "corot",
     "The CoRoT space-photometry mission (2007-2013): light curves of the exoplanet and "
     "asteroseismology channels.",
-    (STARS, RUNS, PRODUCTS),
+    (STARS, RUNS, PRODUCTS, FEATURES, FREQUENCIES, FEATURE_PARAMETERS),
 )

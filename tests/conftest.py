@@ -180,7 +180,10 @@ def served(
     node.cli("ingest", str(sample_dir), check=True)
     port = _free_port()
     env = node.env()
-    env.update(VO_NODE_PORT=str(port), VO_NODE_WORKERS="1", **served_env)
+    # The worker computes no features unless a test asks for it (tests/test_features_*.py):
+    # every served test would pay for a periodogram of each sample light curve.
+    env.update(VO_NODE_PORT=str(port), VO_NODE_WORKERS="1", VO_NODE_FEATURE_WORKERS="0")
+    env.update(served_env)
     logs = {name: (tmp_path / f"{name}.log").open("w") for name in ("serve", "worker")}
     procs = {
         name: subprocess.Popen(

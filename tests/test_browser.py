@@ -89,6 +89,11 @@ def _result_ids(browser: WebDriver) -> list[int]:
 def _search(browser: WebDriver, base: str, **fields: str) -> list[int]:
     """Fill the search form as a person would and submit it; the ids on the first page."""
     browser.get(f"{base}/search")
+    return _search_filled(browser, **fields)
+
+
+def _search_filled(browser: WebDriver, **fields: str) -> list[int]:
+    """Fill fields of the search form already open, submit it; the first page's ids."""
     for name, value in fields.items():
         element = browser.find_element(By.NAME, name)
         if element.tag_name == "select":
@@ -208,3 +213,32 @@ def test_download_a_selection(archive: Archive, browser: WebDriver, downloads: P
             )
             assert len(data) == int(row["size"])
         assert len(names) == len(chosen) + 1
+
+
+def test_search_by_pulsation_and_see_the_periodogram(archive: Archive, browser: WebDriver) -> None:
+    """Issue 8's example: frequency 5 to 10 c/d, amplitude above 1 mmag, the dominant
+    frequency only; then a result's page draws its amplitude spectrum."""
+    node, base = archive.node, archive.base
+    node.cli("features", "--all", check=True, timeout=900)
+    browser.get(f"{base}/search")
+    browser.find_element(By.CSS_SELECTOR, 'input[name="freq_match"][value="dominant"]').click()
+    ids = _search_filled(browser, freq_min="5", freq_max="10", amp_min="1", per_page="200")
+    rows = node.rows(
+        "SELECT product_id FROM archive.features WHERE error IS NULL"
+        " AND dominant_frequency BETWEEN 5 AND 10 AND dominant_amplitude >= 1"
+    )
+    expected = {int(r[0]) for r in rows} & archive.expected(archive.callers["anonymous"])  # type: ignore[call-overload]
+    assert ids and set(ids) == expected
+    # The form keeps the choice; every row shows its dominant frequency in the range.
+    radio = browser.find_element(By.CSS_SELECTOR, 'input[name="freq_match"][value="dominant"]')
+    assert radio.is_selected()
+    cells = browser.find_elements(By.CSS_SELECTOR, "#results-table td.dominant-frequency")
+    assert cells and all(5 <= float(c.text) <= 10 for c in cells)
+    browser.find_element(By.CSS_SELECTOR, "#results-table td a").click()
+    _wait(browser).until(
+        lambda b: b.execute_script(
+            "const i = document.querySelector('#periodogram img');"
+            "return i !== null && i.complete && i.naturalWidth === 900"
+        )
+    )
+    assert browser.find_elements(By.CSS_SELECTOR, "#frequencies tr")

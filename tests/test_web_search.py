@@ -9,7 +9,6 @@ import csv
 import io
 import re
 import tarfile
-from html.parser import HTMLParser
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
@@ -17,51 +16,7 @@ import requests
 from astropy.io.votable import parse_single_table
 from conftest import Node, angular_distance
 from policy_archive import Archive, make_archive
-
-
-class _Page(HTMLParser):
-    """What a test reads of a search page: result ids (checkbox values), links, the ADQL."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.ids: list[int] = []
-        self.links: dict[str, str] = {}
-        self.adql = ""
-        self.thumbnails: list[str] = []
-        self.field_errors: list[str] = []
-        self._in: str | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = dict(attrs)
-        if tag == "input" and a.get("name") == "id":
-            self.ids.append(int(str(a["value"])))
-        elif tag == "a" and a.get("rel") in ("next", "prev"):
-            self.links[str(a["rel"])] = str(a["href"])
-        elif tag == "pre" and a.get("id") == "adql":
-            self._in = "adql"
-        elif tag == "img" and "thumb" in (a.get("class") or ""):
-            self.thumbnails.append(str(a["src"]))
-        elif tag == "span" and a.get("class") == "field-error":
-            self._in = "error"
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("pre", "span"):
-            self._in = None
-
-    def handle_data(self, data: str) -> None:
-        if self._in == "adql":
-            self.adql += data
-        elif self._in == "error":
-            self.field_errors.append(data)
-
-
-def _page(session: requests.Session, url: str, status: int = 200) -> _Page:
-    resp = session.get(url, timeout=60)
-    assert resp.status_code == status, resp.text[:500]
-    assert resp.headers["Content-Type"].startswith("text/html")
-    page = _Page()
-    page.feed(resp.text)
-    return page
+from search_page import search_page
 
 
 def _tap_ids(session: requests.Session, base: str, adql: str) -> list[int]:
@@ -81,7 +36,7 @@ def _all_pages(session: requests.Session, base: str, query: str) -> tuple[list[i
     ids: list[int] = []
     adql = ""
     while True:
-        page = _page(session, url)
+        page = search_page(session, url)
         ids += page.ids
         adql = adql or page.adql
         if "next" not in page.links:
@@ -173,7 +128,7 @@ def test_bad_input_is_a_400_that_says_what(archive: Archive) -> None:
         "pos=%00": "control characters",
     }
     for query, message in cases.items():
-        page = _page(session, f"{archive.base}/search?{query}", status=400)
+        page = search_page(session, f"{archive.base}/search?{query}", status=400)
         assert any(message in e for e in page.field_errors), (query, page.field_errors)
     bad = session.get(f"{archive.base}/search.adql?pos=400+0", timeout=30)
     assert bad.status_code == 400 and "RA must be within" in bad.text
@@ -240,7 +195,7 @@ def test_product_pages_and_their_plot_data(archive: Archive) -> None:
 
 def test_search_page_links_resolve(archive: Archive) -> None:
     session = archive.callers["anonymous"].session
-    page = _page(session, f"{archive.base}/search?channel=astero&per_page=25")
+    page = search_page(session, f"{archive.base}/search?channel=astero&per_page=25")
     assert page.thumbnails
     for src in page.thumbnails[:3]:
         resp = session.get(urljoin(f"{archive.base}/search", src), timeout=60)

@@ -24,6 +24,7 @@ from vo_node.auth.views import install as install_auth
 from vo_node.datalink import views as datalink_views
 from vo_node.db.node import NodeDatabase
 from vo_node.downloads import views as download_views
+from vo_node.features import views as feature_views
 from vo_node.feed import views as feed_views
 from vo_node.http.errors import VOTABLE_MIME, dali_error
 from vo_node.products import views as product_views
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(docs.bp)
     app.register_blueprint(search.bp)
     app.register_blueprint(productpage.bp)
+    app.register_blueprint(feature_views.bp)
     app.register_blueprint(download_views.bp)
     app.register_blueprint(feed_views.bp)
     app.register_blueprint(registry_views.bp)

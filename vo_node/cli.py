@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import click
 
 from vo_node.cli_accounts import users
 from vo_node.cli_base import NodeGroup, database, progress, store
+from vo_node.cli_features import features
 from vo_node.cli_runs import runs
 from vo_node.cli_stats import stats
 from vo_node.settings import Settings
@@ -42,6 +44,7 @@ def cli(ctx: click.Context) -> None:
 cli.add_command(users)
 cli.add_command(stats)
 cli.add_command(runs)
+cli.add_command(features)
 
 
 @cli.command()
@@ -268,6 +271,8 @@ def serve(settings: Settings, host: str | None, port: int | None) -> None:
 @click.pass_obj
 def worker(settings: Settings, once: bool) -> None:
     """Run async (UWS) jobs until stopped; SIGTERM puts the running job back in the queue.
+    Beside them, compute the features of newly ingested light curves (VO_NODE_FEATURE_WORKERS
+    processes; 0 leaves that to `vo-node features --all`).
 
     Several workers, on this machine or others sharing VAR_DIR/jobs, may run at once: each job
     is claimed by exactly one.
@@ -280,8 +285,17 @@ def worker(settings: Settings, once: bool) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    database(settings)
-    done = run_worker(settings, {"tap": tap_executor(settings)}, once=once)
+    db = database(settings)
+    stop = threading.Event()
+    if not once and settings.feature_workers > 0:
+        # New light curves get their features in the background (issue 8).
+        from vo_node.features.watcher import FeatureWatcher
+
+        FeatureWatcher(
+            db, store(settings), settings.feature_workers, settings.feature_poll_s, stop
+        ).start()
+    done = run_worker(settings, {"tap": tap_executor(settings)}, once=once, stop=stop)
+    stop.set()
     click.echo(f"{done} jobs run")
 
 

@@ -110,6 +110,18 @@ class Settings(BaseSettings):
         description="Seconds between checks, per server process, whether the registry records "
         "need regenerating (after an ingest, a release, a change of settings).",
     )
+    feature_workers: int = Field(
+        default=1,
+        ge=0,
+        description="Processes the worker (`vo-node worker`) uses to compute the pulsation "
+        "features of newly ingested light curves; 0 leaves them to `vo-node features --all`.",
+    )
+    feature_poll_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds between the worker's looks for light curves without features "
+        "(an ingest wakes it at once).",
+    )
     maxrec_default: int = Field(default=20000, description="TAP rows returned without MAXREC.")
     maxrec_hard: int = Field(default=10_000_000, description="Most rows any TAP query returns.")
     sync_timeout: int = Field(

@@ -5,8 +5,11 @@ renderings (``#this``, content qualifier ``#timeseries``), the PNG plot (``#prev
 SODA cut-out service (``#cutout``, with its descriptor), the N1 light curve of the same star
 and run (``#progenitor``), the other versions of the same product (``#coderived``: made by
 another pipeline version from the same raw data; the core vocabulary has no term for "a
-version of"), and the page that documents the documents (``#documentation``). Derived
-pulsation features (``#derivation``) join once they exist.
+version of"), the page that documents the documents (``#documentation``), and for an N2
+light curve whose pulsation features are computed (issue 8), those derived data
+(``#derivation``): its features and frequencies (TAP queries of corot.features and
+corot.frequencies, so that the answer is the published table with its metadata) and its
+amplitude spectrum (a VOTable and a plot with the frequencies marked).
 
 An identifier that names no product and one that names a product the caller may not see
 get the same fault row, so that the response never tells that a proprietary product exists.
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 import psycopg
 
@@ -113,6 +117,8 @@ class Product:
     sha256: str = ""
     good_sites: tuple[str, ...] = ()
     version_rank: tuple[int, ...] = field(default=(), compare=False)
+    # Its pulsation features are computed from enough good points for a periodogram.
+    has_features: bool = False
 
     @property
     def progenitor_type(self) -> str | None:
@@ -128,7 +134,9 @@ _COLUMNS = (
     " p.level IN ('N2', 'N3') AND p.released_on <= current_date, p.layout, p.archive_path,"
     " p.sha256,"
     " coalesce((SELECT array_agg(c.site ORDER BY c.site) FROM archive.product_copies c"
-    "  WHERE c.product_id = p.product_id AND c.status = 'ok'), '{}'), p.version_rank"
+    "  WHERE c.product_id = p.product_id AND c.status = 'ok'), '{}'), p.version_rank,"
+    " EXISTS (SELECT 1 FROM archive.features f"
+    "  WHERE f.product_id = p.product_id AND f.epoch IS NOT NULL)"
     " FROM archive.products p JOIN archive.stars s USING (star_id)"
     " JOIN archive.runs r USING (run_id)"
 )
@@ -183,6 +191,12 @@ class Urls:
     @property
     def soda(self) -> str:
         return f"{self.base}/datalink/soda"
+
+    def tap_query(self, adql: str) -> str:
+        """A synchronous TAP query of this node, as a URL (a VOTable of the result)."""
+        return f"{self.base}/tap/sync?" + urlencode(
+            {"REQUEST": "doQuery", "LANG": "ADQL", "QUERY": adql}
+        )
 
 
 def not_found(identifier: str) -> Row:
@@ -375,7 +389,53 @@ def product_links(
             authorized=True,
         )
     )
+    if product.has_features:
+        rows.extend(_derivations(identifier, product, name, urls, auth))
     return rows
+
+
+def _derivations(identifier: str, product: Product, name: str, urls: Urls, auth: str) -> list[Row]:
+    """The #derivation rows of a light curve with computed pulsation features."""
+    pid = product.product_id
+
+    def link(**kwargs: object) -> Row:
+        return _row(identifier, semantics="#derivation", auth=auth, authorized=True, **kwargs)  # type: ignore[arg-type]
+
+    return [
+        link(
+            url=urls.tap_query(f"SELECT * FROM corot.features WHERE product_id = {pid}"),
+            description=(
+                f"Pulsation features of {name}: variability class, dominant frequency, "
+                "period, amplitude and S/N, false-alarm probability, total amplitude "
+                "(corot.features, by TAP)"
+            ),
+            content_type=VOTABLE_MIME,
+            local="features",
+        ),
+        link(
+            url=urls.tap_query(
+                f"SELECT * FROM corot.frequencies WHERE product_id = {pid} ORDER BY rank"
+            ),
+            description=(
+                f"Frequencies of {name} found by prewhitening, with amplitude, phase and "
+                "S/N (corot.frequencies, by TAP)"
+            ),
+            content_type=VOTABLE_MIME,
+            local="frequencies",
+        ),
+        link(
+            url=urls.product(pid, "/periodogram.vot"),
+            description=f"Lomb-Scargle amplitude spectrum of {name} (VOTable)",
+            content_type=VOTABLE_MIME,
+            local="periodogram",
+        ),
+        link(
+            url=urls.product(pid, "/periodogram.png"),
+            description=f"Plot of the amplitude spectrum of {name}, the frequencies marked",
+            content_type=PNG_MIME,
+            local="periodogram-plot",
+        ),
+    ]
 
 
 @dataclass

@@ -21,7 +21,7 @@ import numpy as np
 
 from vo_node.db.policy import ProductFile
 from vo_node.products.lightcurve import HEADER_PARAMS, LightCurve, Photometry
-from vo_node.votable.document import NAMESPACE, SCHEMA_LOCATION, VERSION
+from vo_node.votable.document import document_start
 from vo_node.votable.fields import FieldSpec
 from vo_node.votable.markup import element, start_tag
 from vo_node.votable.systems import TimeSys
@@ -100,7 +100,7 @@ def columns(lc: LightCurve, product: ProductFile) -> list[Column]:
     return found
 
 
-def _param(
+def param(
     name: str,
     value: str | int | float,
     ucd: str,
@@ -126,18 +126,18 @@ def _param(
 
 def _params(lc: LightCurve, product: ProductFile) -> list[str]:
     params = [
-        _param("product_id", product.product_id, "meta.id;meta.dataset", "Product id"),
-        _param("corotid", product.corotid, "meta.id;meta.main", "CoRoT ID of the star"),
-        _param("object", f"CoRoT {product.corotid}", "meta.id", "Name of the star"),
-        _param("run_code", product.run_code, "meta.id;obs", "CoRoT observing run"),
-        _param("version", product.version, "meta.version", "Product version (archive)"),
-        _param("level", product.level, "meta.code", "Processing level"),
-        _param("product_type", product.product_type, "meta.code", "Product type"),
-        _param("file_name", product.file_name, "meta.id;meta.file", "Stored FITS file"),
+        param("product_id", product.product_id, "meta.id;meta.dataset", "Product id"),
+        param("corotid", product.corotid, "meta.id;meta.main", "CoRoT ID of the star"),
+        param("object", f"CoRoT {product.corotid}", "meta.id", "Name of the star"),
+        param("run_code", product.run_code, "meta.id;obs", "CoRoT observing run"),
+        param("version", product.version, "meta.version", "Product version (archive)"),
+        param("level", product.level, "meta.code", "Processing level"),
+        param("product_type", product.product_type, "meta.code", "Product type"),
+        param("file_name", product.file_name, "meta.id;meta.file", "Stored FITS file"),
     ]
     for key, value in lc.header.items():
         name, unit, ucd, description = HEADER_PARAMS[key]
-        params.append(_param(name, value, ucd, description, unit))
+        params.append(param(name, value, ucd, description, unit))
     return params
 
 
@@ -147,16 +147,7 @@ def votable(lc: LightCurve, product: ProductFile) -> Iterator[bytes]:
     time_field = cols[0].spec
     assert time_field.timesys is not None
     head = [
-        '<?xml version="1.0" encoding="UTF-8"?>',
-        start_tag(
-            "VOTABLE",
-            [
-                ("version", VERSION),
-                ("xmlns", NAMESPACE),
-                ("xmlns:xsi", "http://www.w3.org/2001/XMLSchema-instance"),
-                ("xsi:schemaLocation", SCHEMA_LOCATION),
-            ],
-        ),
+        document_start(),
         start_tag("RESOURCE", [("type", "results")]),
         element("INFO", [("name", "QUERY_STATUS"), ("value", "OK")]),
         element("TIMESYS", time_field.timesys.attributes()),

@@ -6,6 +6,11 @@ becomes interactive: drag to zoom, double-click to zoom out. It draws the per-pi
 envelope of the good points (``plot.json``), read again for the window shown when zooming
 (a binary search on time reads only the window's rows), so a 400,000-point curve never
 travels whole. Everything goes through the policy, as the downloads do.
+
+An N2 light curve's page also shows its pulsation features (issue 8): class, dominant
+frequency, the frequencies found by prewhitening, the parameters and software of the
+computation, and the amplitude spectrum with the frequencies marked
+(:mod:`vo_node.features.views`), read in the same transaction as the rest of the page.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 
 from vo_node.auth.views import caller, caller_transaction
 from vo_node.db.policy import visible_file
+from vo_node.features.published import published_features
 from vo_node.products.lightcurve import LightCurveError, read_lightcurve
 from vo_node.products.preview import column_envelope, plotted_points
 from vo_node.products.views import not_available
@@ -61,6 +67,8 @@ def product_page(product_id: int) -> Any:
             " ORDER BY run_code, proc_level, product_type",
             (details["corotid"], details["run_code"], details["product_type"]),
         ).fetchall()
+        # Only N2 light curves have features (N1 ones are never computed).
+        features = published_features(conn, product_id) if details["proc_level"] == "N2" else None
     did = details["obs_publisher_did"]
     adql = f"SELECT * FROM corot.products WHERE obs_publisher_did = '{did}'"
     return render_template(
@@ -70,6 +78,16 @@ def product_page(product_id: int) -> Any:
         p=details,
         versions=versions,
         others=others,
+        features=features,
+        features_url=f"{settings.public_url}/tap/sync?"
+        + urlencode(
+            {
+                "REQUEST": "doQuery",
+                "LANG": "ADQL",
+                "QUERY": f"SELECT * FROM corot.frequencies WHERE product_id = {product_id}"
+                " ORDER BY rank",
+            }
+        ),
         links_url=f"{settings.public_url}/datalink/links?" + urlencode({"ID": did}),
         tap_url=f"{settings.public_url}/tap/sync?"
         + urlencode({"REQUEST": "doQuery", "LANG": "ADQL", "QUERY": adql}),

@@ -5,6 +5,8 @@ The search is an ADQL query (:mod:`vo_node.web.searchform`) run like a TAP query
 against the published tables and executed by the query runner as the caller, so the policy
 applies and the page shows exactly what TAP would return. A name in the position field is
 looked up in the archive's own star table (names and CoRoT IDs), not in an outside resolver.
+The pulsation criteria read the published features (corot.features, corot.frequencies) in
+the same query, under the same policy.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from vo_node.adql.translate import translate
 from vo_node.auth.views import caller, caller_transaction
 from vo_node.db.revision import archive_revision
 from vo_node.downloads.views import selection_response
+from vo_node.features.model import CLASSES
 from vo_node.query import QueryRunner
 from vo_node.web.searchform import COLUMNS, PAGE_SIZES, SORTS, FormError, Search, parse
 
@@ -113,6 +116,7 @@ def search_page() -> Any:
         "user": caller(),
         "choices": _choices(),
         "page_sizes": PAGE_SIZES,
+        "var_classes": CLASSES,
         "sorts": SORTS,
         "form": {k: v[0] for k, v in args.items() if v},
         "errors": {},

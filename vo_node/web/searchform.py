@@ -3,6 +3,12 @@
 The search runs that very ADQL through the TAP machinery (translator, policy, query runner),
 and the page shows it: what a user finds on the page, the same query finds from TOPCAT or a
 notebook. Values enter the ADQL only as checked numbers or as quoted string literals.
+
+The pulsation criteria (issue 8) read the published features: a frequency range, a least
+amplitude and S/N, matched by any frequency found by prewhitening (an EXISTS on
+corot.frequencies) or by the dominant one only (corot.features); the variability class. The
+features are LEFT OUTER JOINed, so that every result shows (and sorts by) its dominant
+frequency, amplitude and class, blank when it has none.
 Must not import Flask or psycopg.
 """
 
@@ -15,7 +21,10 @@ from dataclasses import dataclass, field
 
 from astropy.time import Time
 
-# Columns of the result table (corot.products p joined with corot.stars s), in order.
+from vo_node.features.model import CLASSES
+
+# Columns of the result table (corot.products p joined with corot.stars s and, outer,
+# corot.features f), in order.
 COLUMNS = (
     "p.product_id",
     "p.corotid",
@@ -35,6 +44,9 @@ COLUMNS = (
     "p.n_points",
     "p.file_size",
     "p.release_date",
+    "f.var_class",
+    "f.dominant_frequency",
+    "f.dominant_amplitude",
 )
 # What a result can be sorted by: the name in the form -> the ADQL expression.
 SORTS = {
@@ -52,8 +64,22 @@ SORTS = {
     "t_min": "p.t_min",
     "n_points": "p.n_points",
     "size": "p.file_size",
+    "frequency": "f.dominant_frequency",
+    "amplitude": "f.dominant_amplitude",
+    "class": "f.var_class",
     "distance": "",  # from the searched position: see Search._order
 }
+# Sort keys that a light curve without features has no value for: sorted descending, those
+# go last all the same (PostgreSQL puts NULLs first in a descending order; ADQL has no
+# NULLS LAST), hence a COALESCE to a value below every real one.
+_NULLABLE_SORTS = {
+    "f.dominant_frequency": "-1",
+    "f.dominant_amplitude": "-1",
+    "f.var_class": "''",
+}
+# Which frequencies the frequency, amplitude and S/N criteria apply to.
+FREQUENCY_MATCHES = ("any", "dominant")
+MAX_FREQUENCY = 10_000.0  # c/d: beyond any CoRoT sampling (32 s is 1350 c/d at Nyquist)
 PAGE_SIZES = (25, 50, 100, 200)
 MAX_RADIUS_ARCMIN = 600.0  # ten degrees: a CoRoT field and its surroundings
 _CHANNELS = ("exo", "astero")
@@ -98,6 +124,11 @@ class Search:
     mag_r: tuple[float | None, float | None] = (None, None)
     spectral_type: str = ""
     time: tuple[float | None, float | None] = (None, None)  # MJD
+    frequency: tuple[float | None, float | None] = (None, None)  # c/d
+    min_amplitude: float | None = None  # mmag
+    min_snr: float | None = None
+    var_class: str = ""
+    frequency_match: str = "any"  # one of FREQUENCY_MATCHES
     sort: str = "product_id"
     descending: bool = False
     page: int = 1
@@ -156,11 +187,62 @@ class Search:
             conditions.append(f"p.t_max >= {low!r}")
         if high is not None:
             conditions.append(f"p.t_min <= {high!r}")
+        conditions.extend(self._pulsation())
         return conditions
 
-    def _from_where(self) -> str:
+    def _pulsation(self) -> list[str]:
+        """The pulsation criteria. On any frequency, one frequency of the light curve must
+        meet the range, the amplitude and the S/N together (not one each)."""
+        if self.frequency_match == "dominant":
+            column = {
+                "frequency": "f.dominant_frequency",
+                "amplitude": "f.dominant_amplitude",
+                "snr": "f.dominant_snr",
+            }
+        else:
+            column = {"frequency": "q.frequency", "amplitude": "q.amplitude", "snr": "q.snr"}
+        terms = []
+        low, high = self.frequency
+        if low is not None and high is not None:
+            terms.append(f"{column['frequency']} BETWEEN {low!r} AND {high!r}")
+        elif low is not None:
+            terms.append(f"{column['frequency']} >= {low!r}")
+        elif high is not None:
+            terms.append(f"{column['frequency']} <= {high!r}")
+        if self.min_amplitude is not None:
+            terms.append(f"{column['amplitude']} >= {self.min_amplitude!r}")
+        if self.min_snr is not None:
+            terms.append(f"{column['snr']} >= {self.min_snr!r}")
+        conditions = []
+        if terms and self.frequency_match == "dominant":
+            conditions.extend(terms)
+        elif terms:
+            conditions.append(
+                "EXISTS (SELECT 1 FROM corot.frequencies AS q"
+                "\n    WHERE q.product_id = p.product_id\n      AND "
+                + "\n      AND ".join(terms)
+                + ")"
+            )
+        if self.var_class:
+            conditions.append(f"f.var_class = {_literal(self.var_class)}")
+        return conditions
+
+    def _filters_features(self) -> bool:
+        """Whether a condition reads corot.features (the class, or the dominant frequency)."""
+        dominant = self.frequency_match == "dominant" and (
+            self.frequency != (None, None)
+            or self.min_amplitude is not None
+            or self.min_snr is not None
+        )
+        return bool(self.var_class) or dominant
+
+    def _from_where(self, features: bool = True) -> str:
+        """FROM and WHERE; the features joined when ``features`` or a condition needs them
+        (a count needs them only then: the join keeps one row per product)."""
         text = "FROM corot.products AS p JOIN corot.stars AS s ON s.corotid = p.corotid"
         conditions = self.where()
+        if features or self._filters_features():
+            text += "\nLEFT OUTER JOIN corot.features AS f ON f.product_id = p.product_id"
         if conditions:
             text += "\nWHERE " + "\n  AND ".join(conditions)
         return text
@@ -182,6 +264,8 @@ class Search:
             key = self._distance() if self.position is not None else SORTS["product_id"]
         else:
             key = SORTS[self.sort]
+            if self.descending and key in _NULLABLE_SORTS:
+                key = f"COALESCE({key}, {_NULLABLE_SORTS[key]})"
         direction = " DESC" if self.descending else ""
         # product_id breaks ties: pages neither repeat nor skip a row.
         tail = "" if key == "p.product_id" else ", p.product_id"
@@ -200,11 +284,15 @@ class Search:
         )
 
     def count_adql(self) -> str:
-        return f"SELECT COUNT(*) AS n {self._from_where()}"
+        return f"SELECT COUNT(*) AS n {self._from_where(features=False)}"
 
     def ids_adql(self, limit: int) -> str:
         """The product ids of the whole search (for downloading all results)."""
-        return f"SELECT TOP {limit} p.product_id {self._from_where()}\n{self._order()}"
+        features = SORTS.get(self.sort, "").startswith("f.")
+        return (
+            f"SELECT TOP {limit} p.product_id {self._from_where(features=features)}\n"
+            f"{self._order()}"
+        )
 
 
 def parse(args: Mapping[str, Sequence[str]]) -> Search:
@@ -234,6 +322,14 @@ def parse(args: Mapping[str, Sequence[str]]) -> Search:
             return None
         return value
 
+    def at_least_zero(name: str, what: str, high: float = math.inf) -> float | None:
+        """A number from 0 (frequencies, amplitudes, S/N), or a problem naming ``what``."""
+        value = number(name, 0.0, high)
+        if name in problems and problems[name] != "not a number":
+            upper = f" to {high:g}" if math.isfinite(high) else " or more"
+            problems[name] = f"{what}: must be 0{upper}"
+        return value
+
     def word(name: str, pattern: re.Pattern[str], choices: Sequence[str] = ()) -> str:
         raw = text(name)
         if raw and (not pattern.fullmatch(raw) or (choices and raw not in choices)):
@@ -257,6 +353,17 @@ def parse(args: Mapping[str, Sequence[str]]) -> Search:
     per_page = int(number("per_page", 1, max(PAGE_SIZES)) or 50)
     page = number("page", 1, 1_000_000)
     corotid = word("corotid", _CORO_ID)
+    frequency = (
+        at_least_zero("freq_min", "a frequency in c/d", MAX_FREQUENCY),
+        at_least_zero("freq_max", "a frequency in c/d", MAX_FREQUENCY),
+    )
+    low_f, high_f = frequency
+    if low_f is not None and high_f is not None and low_f > high_f:
+        problems["freq_max"] = "must not be below the lowest frequency (freq_min)"
+    match = text("freq_match") or "any"
+    if match not in FREQUENCY_MATCHES:
+        problems["freq_match"] = f"one of {', '.join(FREQUENCY_MATCHES)}"
+        match = "any"
     search = Search(
         position=position,
         target=target,
@@ -272,6 +379,11 @@ def parse(args: Mapping[str, Sequence[str]]) -> Search:
         mag_r=(number("mag_r_min", -5, 30), number("mag_r_max", -5, 30)),
         spectral_type=word("spectral_type", _SPECTRAL),
         time=(time_low, time_high),
+        frequency=frequency,
+        min_amplitude=at_least_zero("amp_min", "an amplitude in mmag"),
+        min_snr=at_least_zero("snr_min", "a signal-to-noise ratio"),
+        var_class=word("var_class", _WORD, CLASSES),
+        frequency_match=match,
         sort=sort,
         descending=text("order") == "desc",
         page=int(page or 1),
@@ -300,6 +412,12 @@ _FIELDS = {
     "spectral_type",
     "time_from",
     "time_to",
+    "freq_min",
+    "freq_max",
+    "amp_min",
+    "snr_min",
+    "var_class",
+    "freq_match",
     "sort",
     "order",
     "page",

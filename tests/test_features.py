@@ -1,0 +1,276 @@
+"""Pulsation features as operators and astronomers meet them (issue 8): `vo-node features`
+computes every N2 light curve, resumes a killed run without computing anything twice, runs
+the same on a dask.distributed cluster, and the results are published through TAP (declared
+metadata, joins with products, stars and ObsCore) and DataLink #derivation links, under the
+light curves' own access policy. The computation's accuracy on injected signals is
+tests/test_features_recovery.py; the background computation after an ingest is
+tests/test_features_background.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+from astropy.io.votable import parse, parse_single_table
+from conftest import Node
+from policy_archive import make_archive
+from stilts import datalinklint
+
+# Columns compared between two computations of the same light curves.
+_VALUES = (
+    "SELECT product_id, var_class, dominant_frequency, dominant_amplitude, dominant_snr, fap,"
+    " total_amplitude, n_frequencies, n_used FROM archive.features ORDER BY product_id"
+)
+
+
+def _n2(node: Node) -> set[int]:
+    return {
+        int(r[0]) for r in node.rows("SELECT product_id FROM archive.products WHERE level = 'N2'")
+    }  # type: ignore[call-overload]
+
+
+def _computed(node: Node) -> dict[int, object]:
+    """product_id -> computed_at of every stored result."""
+    return {
+        int(r[0]): r[1] for r in node.rows("SELECT product_id, computed_at FROM archive.features")
+    }  # type: ignore[call-overload]
+
+
+def _status(node: Node) -> dict[str, int]:
+    return json.loads(node.cli("features", "--json", check=True).stdout)  # type: ignore[no-any-return]
+
+
+def test_a_killed_run_resumes_and_nothing_is_computed_twice(node: Node, sample_dir: Path) -> None:
+    node.cli("ingest", str(sample_dir), check=True)
+    light_curves = _n2(node)
+    assert len(light_curves) > 100
+    assert _status(node) == {
+        "light_curves": len(light_curves),
+        "current": 0,
+        "stale": 0,
+        "missing": len(light_curves),
+        "failed": 0,
+        "pending": len(light_curves),
+    }
+
+    # One worker, a result saved every 8 light curves; killed (with its pool) once some
+    # batches are in.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vo_node", "features", "--all", "--workers", "1", "--batch", "8"],
+        env=node.env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while len(_computed(node)) < 16:
+            assert proc.poll() is None, "the run ended before it could be killed"
+            assert time.monotonic() < deadline, "no results saved in 240 s"
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    kept = _computed(node)
+    assert 16 <= len(kept) < len(light_curves)
+    assert len(kept) % 8 == 0  # whole batches only: a batch is one transaction
+
+    # The next run computes exactly the rest; what was saved stays as it was.
+    rerun = json.loads(node.cli("features", "--all", "--json", check=True, timeout=600).stdout)
+    assert rerun["planned"] == len(light_curves) - len(kept)
+    assert rerun["saved"] == rerun["planned"] and rerun["crashed"] == []
+    after = _computed(node)
+    assert set(after) == light_curves
+    assert all(after[pid] == when for pid, when in kept.items())
+    again = json.loads(node.cli("features", "--all", "--json", check=True).stdout)
+    assert again["planned"] == 0 and again["saved"] == 0
+    status = _status(node)
+    assert status["current"] == len(light_curves) and status["pending"] == 0
+
+    # Stored with the results: the parameters and the software.
+    params = node.rows(
+        "SELECT algorithm_version, software, parameters FROM archive.feature_parameters"
+    )
+    assert len(params) == 1
+    version, software, parameters = params[0]
+    assert version and "astropy" in str(software) and "numpy" in str(software)
+    assert parameters["n_frequencies"] >= 1  # type: ignore[index]
+
+    _sample_pulsators_are_recovered(node, sample_dir)
+
+
+def _sample_pulsators_are_recovered(node: Node, sample_dir: Path) -> None:
+    """End to end on the sample: the stars injected as pulsators (truth.csv) have their
+    strongest injected frequency among the stored ones, within the frequency resolution,
+    in their N2 light curves; and the strongest ones are classified as pulsators."""
+    with (sample_dir / "truth.csv").open() as handle:
+        truth = {int(r["corotid"]): r for r in csv.DictReader(handle)}
+    rows = node.rows(
+        "SELECT s.source_id, f.product_id, f.time_span, f.var_class,"
+        " array_agg(q.frequency ORDER BY q.rank), array_agg(q.amplitude ORDER BY q.rank)"
+        " FROM archive.features f JOIN archive.products p USING (product_id)"
+        " JOIN archive.stars s USING (star_id)"
+        " LEFT JOIN archive.feature_frequencies q USING (product_id)"
+        " WHERE f.error IS NULL GROUP BY 1, 2, 3, 4"
+    )
+    checked = recovered = classified = 0
+    for corotid, _pid, span, var_class, freqs, _amps in rows:
+        star = truth.get(int(corotid))  # type: ignore[call-overload]
+        if star is None or star["class"] != "pulsator":
+            continue
+        injected = float(star["frequencies_cd"].split(";")[0])
+        amplitude = float(star["amplitudes_mmag"].split(";")[0])
+        if amplitude < 2.0:  # weak ones may drown in the noise of a faint star
+            continue
+        checked += 1
+        found = [f for f in freqs if f is not None]  # type: ignore[union-attr]
+        if any(abs(f - injected) <= 1.0 / float(span) for f in found):  # type: ignore[arg-type]
+            recovered += 1
+        classified += var_class == "pulsator"
+    print(f"sample pulsators >= 2 mmag: {recovered}/{checked} recovered, {classified} classified")
+    assert checked >= 10
+    assert recovered >= 0.9 * checked
+    assert classified >= 0.8 * checked
+
+
+def test_the_same_run_on_a_dask_cluster(node: Node, sample_dir: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    node.cli("ingest", str(sample_dir), check=True)
+    node.cli("features", "--all", "--workers", "2", check=True, timeout=600)
+    local = node.rows(_VALUES)
+    node.rows("DELETE FROM archive.features RETURNING 1")
+    assert node.scalar("SELECT count(*) FROM archive.feature_frequencies") == 0
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+    ) as cluster:
+        proc = node.cli(
+            "features", "--all", "--json", "--scheduler", cluster.scheduler_address, timeout=600
+        )
+        assert proc.returncode == 0, proc.stderr
+        report = json.loads(proc.stdout)
+        with distributed.Client(cluster) as client:
+            # The work went to the cluster's workers, not to a local pool.
+            assert len(client.nthreads()) == 2
+    assert report["saved"] == len(local) == len(_n2(node))
+    remote = node.rows(_VALUES)
+    assert [r[:2] + r[7:] for r in remote] == [r[:2] + r[7:] for r in local]
+    for a, b in zip(remote, local, strict=True):
+        np.testing.assert_allclose(
+            [np.nan if v is None else v for v in a[2:7]],
+            [np.nan if v is None else v for v in b[2:7]],
+            rtol=1e-9,
+        )
+
+
+def test_a_scheduler_that_cannot_be_reached_is_one_clear_line(node: Node) -> None:
+    proc = node.cli("features", "--all", "--scheduler", "tcp://127.0.0.1:9")
+    assert proc.returncode == 2
+    assert "dask scheduler" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _links(base: str, pid_did: str) -> list[dict[str, object]]:
+    resp = requests.get(base + "/datalink/links", params={"ID": pid_did}, timeout=60)
+    assert resp.status_code == 200
+    table = parse_single_table(io.BytesIO(resp.content)).to_table()
+    return [dict(zip(table.colnames, row, strict=True)) for row in table]
+
+
+def test_published_by_tap_and_datalink_under_the_policy(
+    served: tuple[Node, str], tmp_path: Path
+) -> None:
+    node, base = served
+    archive = make_archive(served)
+    node.cli("features", "--all", check=True, timeout=600)
+    computed = {
+        int(r[0]): int(r[1])
+        for r in node.rows("SELECT product_id, n_frequencies FROM archive.features")
+    }  # type: ignore[call-overload]
+    assert computed and set(computed) == _n2(node)
+
+    seen_counts = {}
+    for name in ("anonymous", "gi_run", "coi", "n1", "admin"):
+        caller = archive.callers[name]
+        expected = archive.expected(caller) & set(computed)
+        table = archive.tap(
+            caller,
+            "SELECT f.product_id, p.proc_level, s.corotid, o.obs_id FROM corot.features AS f"
+            " JOIN corot.products AS p ON p.product_id = f.product_id"
+            " JOIN corot.stars AS s ON s.corotid = f.corotid"
+            " JOIN ivoa.obscore AS o ON o.obs_publisher_did = f.obs_publisher_did",
+        )
+        assert {int(v) for v in table["product_id"]} == expected, name
+        assert set(table["proc_level"]) <= {"N2"}
+        frequencies = archive.tap(caller, "SELECT product_id, rank FROM corot.frequencies")
+        assert {int(v) for v in frequencies["product_id"]} == {
+            pid for pid in expected if computed[pid] > 0
+        }, name
+        assert len(frequencies) == sum(computed[pid] for pid in expected)
+        seen_counts[name] = len(expected)
+    # The policy bites: someone sees less than the administrator, who sees everything.
+    assert seen_counts["anonymous"] < seen_counts["admin"] == len(computed)
+
+    # Declared metadata: units and UCDs through TAP_SCHEMA.
+    meta = archive.tap(
+        archive.callers["anonymous"],
+        "SELECT table_name, column_name, unit, ucd FROM TAP_SCHEMA.columns"
+        " WHERE table_name IN ('corot.features', 'corot.frequencies')",
+    )
+    units = {(r["table_name"], r["column_name"]): (r["unit"], r["ucd"]) for r in meta}
+    assert units[("corot.frequencies", "frequency")] == ("d-1", "em.freq;src.var")
+    assert units[("corot.frequencies", "amplitude")] == ("mmag", "src.var.amplitude")
+    assert units[("corot.features", "dominant_period")] == ("d", "time.period;src.var")
+
+    # DataLink: a public light curve links its derived features; following them gives its
+    # row and its frequencies.
+    pid = min(
+        archive.expected(archive.callers["anonymous"]) & {p for p, n in computed.items() if n}
+    )
+    did = str(
+        node.scalar("SELECT obs_publisher_did FROM corot.products WHERE product_id = %s", pid)
+    )
+    rows = _links(base, did)
+    derived = {str(r["local_semantics"]): r for r in rows if r["semantics"] == "#derivation"}
+    assert set(derived) == {"features", "frequencies", "periodogram", "periodogram-plot"}
+    got = requests.get(str(derived["features"]["access_url"]), timeout=60)
+    assert got.status_code == 200
+    features = parse_single_table(io.BytesIO(got.content)).to_table()
+    assert list(features["product_id"]) == [pid]
+    got = requests.get(str(derived["frequencies"]["access_url"]), timeout=60)
+    freqs = parse_single_table(io.BytesIO(got.content)).to_table()
+    assert list(freqs["rank"]) == list(range(1, computed[pid] + 1))
+    assert features["dominant_frequency"][0] == freqs["frequency"][0]
+    for key in ("periodogram", "periodogram-plot"):
+        got = requests.get(str(derived[key]["access_url"]), timeout=120)
+        assert got.status_code == 200, (key, got.text[:300])
+        assert got.headers["Content-Type"].startswith(str(derived[key]["content_type"]))
+    # An N1 light curve has no features and no #derivation links.
+    n1 = int(node.scalar("SELECT min(product_id) FROM archive.products WHERE level = 'N1'"))  # type: ignore[call-overload]
+    admin = archive.callers["admin"]
+    resp = admin.session.get(base + "/datalink/links", params={"ID": str(n1)}, timeout=60)
+    table = parse_single_table(io.BytesIO(resp.content)).to_table()
+    assert len(table) > 1 and "#derivation" not in set(table["semantics"])
+
+    if shutil.which("stilts") is not None:
+        path = tmp_path / "links.vot"
+        path.write_bytes(
+            requests.get(base + "/datalink/links", params={"ID": did}, timeout=60).content
+        )
+        parse(str(path), verify="exception")
+        _, findings = datalinklint(path)
+        assert not findings, "\n".join(findings)
