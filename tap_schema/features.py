@@ -67,8 +67,8 @@ FEATURES = Table(
         Column(
             "dominant_frequency",
             "double",
-            "Frequency of the strongest signal (the first found by prewhitening); NULL when no "
-            "peak reaches the signal-to-noise threshold",
+            "The star's dominant frequency: the first of its signal frequencies found by "
+            "prewhitening (corot.frequencies with kind = 'signal'); NULL without one",
             "em.freq;src.var",
             _PER_DAY,
             principal=True,
@@ -77,7 +77,7 @@ FEATURES = Table(
         Column(
             "dominant_period",
             "double",
-            "Period of the strongest signal, 1 / dominant_frequency",
+            "Period of the dominant frequency, 1 / dominant_frequency",
             "time.period;src.var",
             "d",
             principal=True,
@@ -85,7 +85,7 @@ FEATURES = Table(
         Column(
             "dominant_amplitude",
             "double",
-            "Semi-amplitude of the strongest signal",
+            "Semi-amplitude of the dominant frequency",
             "src.var.amplitude",
             _MMAG,
             principal=True,
@@ -93,7 +93,7 @@ FEATURES = Table(
         Column(
             "dominant_snr",
             "float",
-            "Amplitude signal-to-noise ratio of the strongest signal",
+            "Amplitude signal-to-noise ratio of the dominant frequency",
             "stat.snr",
             principal=True,
         ),
@@ -107,7 +107,8 @@ FEATURES = Table(
         Column(
             "n_frequencies",
             "short",
-            "Number of frequencies found by prewhitening (rows in corot.frequencies)",
+            "Number of frequencies found by prewhitening, of every kind (rows in "
+            "corot.frequencies)",
             "meta.number;src.var",
             nullable=False,
         ),
@@ -205,7 +206,7 @@ FEATURES = Table(
 FREQUENCIES = Table(
     "corot",
     "frequencies",
-    "The frequencies found in each light curve by prewhitening, strongest first: the light "
+    "The frequencies found in each light curve by prewhitening, in the order found: the light "
     "curve in magnitudes holds amplitude * sin(2 pi frequency (t - epoch) + phase), epoch "
     "from corot.features. Prewhitening stops at the first peak below the signal-to-noise "
     "threshold of the parameters (corot.feature_parameters).",
@@ -214,7 +215,7 @@ FREQUENCIES = Table(
         Column(
             "rank",
             "short",
-            "Order of extraction: 1 = the strongest (corot.features.dominant_frequency)",
+            "Order of extraction: 1 = the highest peak of the periodogram",
             "meta.number",
             principal=True,
             nullable=False,
@@ -264,6 +265,19 @@ FREQUENCIES = Table(
             "Rank of a lower frequency this one is a harmonic of (n times it, within the "
             "frequency resolution); NULL for an independent frequency",
             "meta.number",
+        ),
+        Column(
+            "kind",
+            "char",
+            "What the frequency is taken for: signal (the star's: S/N of at least 5.5, not "
+            "instrumental, not trend), instrumental (CoRoT's orbit, 13.97 c/d, or a harmonic, "
+            "at most 2 mmag), trend (a slow drift: fewer than 2 cycles over the light curve, or "
+            "a weaker one of fewer than 8), or "
+            "weak (a peak too close to the noise to tell)",
+            "meta.code.class",
+            arraysize="*",
+            principal=True,
+            nullable=False,
         ),
     ),
     foreign_keys=(

@@ -67,10 +67,13 @@ def archive(served: tuple[Node, str]) -> Archive:
 
 
 def _matching(node: Node, where: str, *params: object) -> set[int]:
-    """Products with a frequency matching ``where`` (archive.feature_frequencies q), read
-    from the archive's own tables as their owner (no policy, no ADQL)."""
+    """Products with a signal frequency matching ``where`` (archive.feature_frequencies q:
+    the search ignores instrumental, trend and weak ones), read from the archive's own
+    tables as their owner (no policy, no ADQL)."""
     rows = node.rows(
-        f"SELECT DISTINCT q.product_id FROM archive.feature_frequencies q WHERE {where}", *params
+        "SELECT DISTINCT q.product_id FROM archive.feature_frequencies q"
+        f" WHERE q.kind = 'signal' AND {where}",
+        *params,
     )
     return {int(r[0]) for r in rows}  # type: ignore[call-overload]
 
@@ -90,7 +93,7 @@ def test_search_by_pulsation(archive: Archive) -> None:
         anonymous,
         base,
         "SELECT DISTINCT product_id FROM corot.frequencies"
-        " WHERE frequency BETWEEN 5 AND 10 AND amplitude >= 1",
+        " WHERE frequency BETWEEN 5 AND 10 AND amplitude >= 1 AND kind = 'signal'",
     )
     assert set(by_tap) == expected
     # The page's ADQL is the query that ran: through /tap/sync, the same ids in the same order.

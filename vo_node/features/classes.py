@@ -117,6 +117,21 @@ def _family(dominant: Frequency, signal: list[Frequency]) -> list[Frequency]:
     return [f for f in signal if f.rank == base_rank or f.harmonic_of == base_rank]
 
 
+def frequency_kinds(frequencies: tuple[Frequency, ...], span: float) -> tuple[str, ...]:
+    """What each frequency is taken for (model.KINDS), in order: instrumental, trend, signal
+    (S/N >= DETECTION_SNR) or weak, as the module docstring defines them."""
+    drift = trend(frequencies, span)
+    kinds = []
+    for f in frequencies:
+        if is_instrumental(f, 1.0 / span):
+            kinds.append("instrumental")
+        elif f in drift:
+            kinds.append("trend")
+        else:
+            kinds.append("signal" if f.snr >= DETECTION_SNR else "weak")
+    return tuple(kinds)
+
+
 def classify(features: Features) -> str:
     """The coarse class (one of model.CLASSES) of computed features (``var_class`` ignored).
 
@@ -129,13 +144,11 @@ def classify(features: Features) -> str:
     ):
         raise ValueError("no class without the statistics of a light curve")
     span = features.time_span
-    instrumental = [f for f in features.frequencies if is_instrumental(f, 1.0 / span)]
-    drift = trend(features.frequencies, span)
-    signal = [
-        f
-        for f in features.frequencies
-        if f not in instrumental and f not in drift and f.snr >= DETECTION_SNR
+    kinds = frequency_kinds(features.frequencies, span)
+    instrumental = [
+        f for f, k in zip(features.frequencies, kinds, strict=True) if k == "instrumental"
     ]
+    signal = [f for f, k in zip(features.frequencies, kinds, strict=True) if k == "signal"]
     explained = sum(f.amplitude**2 / 2.0 for f in instrumental)
     scatter = math.sqrt(max(features.rms**2 - explained, 0.0))
     if features.noise > 0.0:

@@ -142,9 +142,11 @@ def peak_labels(features: PublishedFeatures) -> list[str]:
     """One line per frequency found: what the plot lists, and what its PNG text says."""
     lines = []
     for f in features.frequencies:
-        harmonic = f" (harmonic of f{f.harmonic_of})" if f.harmonic_of else ""
+        harmonic = f", harmonic of f{f.harmonic_of}" if f.harmonic_of else ""
+        kind = "" if f.kind == "signal" else f" ({f.kind})"
         lines.append(
-            f"f{f.rank} = {f.frequency:.4f} c/d, {f.amplitude:.3f} mmag, S/N {f.snr:.1f}{harmonic}"
+            f"f{f.rank} = {f.frequency:.4f} c/d, {f.amplitude:.3f} mmag, S/N {f.snr:.1f}"
+            f"{harmonic}{kind}"
         )
     return lines
 

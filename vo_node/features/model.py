@@ -17,6 +17,10 @@ ALGORITHM_VERSION = "1"
 
 # The coarse variability classes (vo_node/features/classes.py has the rule).
 CLASSES = ("pulsator", "eclipsing", "rotational", "constant")
+# What a frequency found by prewhitening is taken for (classes.py, frequency_kinds): the
+# star's ("signal"), the satellite's orbit ("instrumental"), what detrending left of a slow
+# drift ("trend"), or a peak too weak to be told from noise ("weak").
+KINDS = ("signal", "instrumental", "trend", "weak")
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,7 @@ class Frequency:
     # The rank of a lower frequency this one is a harmonic of (n * f within the frequency
     # resolution), None if it is independent.
     harmonic_of: int | None = None
+    kind: str = "signal"  # one of KINDS
 
 
 @dataclass(frozen=True)
@@ -87,5 +92,6 @@ class Features:
 
     @property
     def dominant(self) -> Frequency | None:
-        """The first frequency extracted, if it is significant (S/N >= the stop threshold)."""
-        return self.frequencies[0] if self.frequencies else None
+        """The star's dominant frequency: the first extracted of its signal frequencies (an
+        instrumental, trend or weak one is never dominant); None without one."""
+        return next((f for f in self.frequencies if f.kind == "signal"), None)

@@ -35,7 +35,7 @@ import numpy as np
 from astropy.timeseries import LombScargle
 from numpy.lib.stride_tricks import sliding_window_view
 
-from vo_node.features.classes import classify
+from vo_node.features.classes import classify, frequency_kinds
 from vo_node.features.model import DEFAULT_PARAMS, FeatureParams, Features, Frequency
 
 MMAG_PER_LN = 2500.0 / np.log(10.0)  # d(mmag) / d(ln flux), up to the sign
@@ -471,5 +471,10 @@ def compute_features(
         noise=noise_p2p,
         skewness=skewness,
         var_class=None,
+    )
+    kinds = frequency_kinds(frequencies, span)
+    features = replace(
+        features,
+        frequencies=tuple(replace(f, kind=k) for f, k in zip(frequencies, kinds, strict=True)),
     )
     return replace(features, var_class=classify(features))

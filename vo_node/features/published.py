@@ -23,7 +23,8 @@ _FEATURES = (
     " WHERE f.product_id = %s"
 )
 _FREQUENCIES = (
-    "SELECT rank, frequency, period, amplitude, phase, snr, harmonic_of FROM corot.frequencies"
+    "SELECT rank, frequency, period, amplitude, phase, snr, harmonic_of, kind"
+    " FROM corot.frequencies"
     " WHERE product_id = %s ORDER BY rank"
 )
 
@@ -39,6 +40,7 @@ class PublishedFrequency:
     phase: float  # rad
     snr: float
     harmonic_of: int | None
+    kind: str  # signal | instrumental | trend | weak
 
 
 @dataclass(frozen=True)
@@ -101,8 +103,9 @@ def published_features(conn: psycopg.Connection, product_id: int) -> PublishedFe
             phase=float(phase),
             snr=float(snr),
             harmonic_of=None if harmonic_of is None else int(harmonic_of),
+            kind=str(kind),
         )
-        for rank, frequency, period, amplitude, phase, snr, harmonic_of in conn.execute(
+        for rank, frequency, period, amplitude, phase, snr, harmonic_of, kind in conn.execute(
             _FREQUENCIES, (product_id,)
         )
     )

@@ -164,9 +164,18 @@ def save(conn: psycopg.Connection, params_id: int, outcomes: Iterable[Outcome]) 
         )
         cur.executemany(
             "INSERT INTO archive.feature_frequencies (product_id, rank, frequency, amplitude,"
-            " phase, snr, harmonic_of) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            " phase, snr, harmonic_of, kind) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
             [
-                (o.product_id, q.rank, q.frequency, q.amplitude, q.phase, q.snr, q.harmonic_of)
+                (
+                    o.product_id,
+                    q.rank,
+                    q.frequency,
+                    q.amplitude,
+                    q.phase,
+                    q.snr,
+                    q.harmonic_of,
+                    q.kind,
+                )
                 for o in outcomes
                 if o.features is not None
                 for q in o.features.frequencies

@@ -219,7 +219,7 @@ class Search:
         elif terms:
             conditions.append(
                 "EXISTS (SELECT 1 FROM corot.frequencies AS q"
-                "\n    WHERE q.product_id = p.product_id\n      AND "
+                "\n    WHERE q.product_id = p.product_id AND q.kind = 'signal'\n      AND "
                 + "\n      AND ".join(terms)
                 + ")"
             )

@@ -49,9 +49,12 @@ CREATE TABLE archive.feature_frequencies (
     phase              double precision NOT NULL,   -- rad
     snr                real NOT NULL,
     harmonic_of        smallint,                    -- rank of the base frequency
+    kind               text NOT NULL CHECK (kind IN ('signal', 'instrumental', 'trend', 'weak')),
     PRIMARY KEY (product_id, rank)
 );
 CREATE INDEX feature_frequencies_idx ON archive.feature_frequencies (frequency);
+CREATE INDEX feature_frequencies_signal_idx ON archive.feature_frequencies (frequency)
+    WHERE kind = 'signal';
 
 -- The same policy as the light curves they come from: a row is visible exactly when its
 -- product is (the EXISTS reads archive.products under that table's own policy). The views
@@ -84,7 +87,7 @@ SELECT f.product_id, s.source_id AS corotid,
 
 CREATE VIEW corot.frequencies WITH (security_invoker = true) AS
 SELECT q.product_id, q.rank, q.frequency, 1.0 / q.frequency AS period, q.amplitude, q.phase,
-       q.snr, q.harmonic_of
+       q.snr, q.harmonic_of, q.kind
   FROM archive.feature_frequencies q
   JOIN archive.products p ON p.product_id = q.product_id
  WHERE p.collection_id IN ('corot-exo', 'corot-astero');
