@@ -29,6 +29,7 @@ bench: system venv
 	$(BIN)/python benchmarks/lightcurves.py
 	$(BIN)/python benchmarks/oai.py
 	$(BIN)/python benchmarks/downloads.py
+	$(BIN)/python benchmarks/features.py
 
 lint: venv
 	$(BIN)/ruff check .

@@ -28,6 +28,8 @@ from conftest import Node
 from policy_archive import make_archive
 from stilts import datalinklint
 
+from vo_node.tap.examples import EXAMPLES
+
 # Columns compared between two computations of the same light curves.
 _VALUES = (
     "SELECT product_id, var_class, dominant_frequency, dominant_amplitude, dominant_snr, fap,"
@@ -224,6 +226,16 @@ def test_published_by_tap_and_datalink_under_the_policy(
         seen_counts[name] = len(expected)
     # The policy bites: someone sees less than the administrator, who sees everything.
     assert seen_counts["anonymous"] < seen_counts["admin"] == len(computed)
+
+    # The TAP examples about features give what they say.
+    examples = {e.key: e.query for e in EXAMPLES}
+    anonymous = archive.callers["anonymous"]
+    classes = archive.tap(anonymous, examples["classes"])
+    assert sum(int(n) for n in classes["light_curves"]) == seen_counts["anonymous"]
+    pulsating = archive.tap(anonymous, examples["pulsators"])
+    assert len(pulsating) > 0
+    assert all(5 <= f <= 10 for f in pulsating["frequency"])
+    assert set(int(v) for v in pulsating["product_id"]) <= archive.expected(anonymous)
 
     # Declared metadata: units and UCDs through TAP_SCHEMA.
     meta = archive.tap(

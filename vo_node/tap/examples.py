@@ -122,6 +122,33 @@ EXAMPLES: tuple[Example, ...] = (
         "WHERE p.latest = 1",
     ),
     Example(
+        "pulsators",
+        "Pulsators by frequency",
+        "The latest light curves of stars pulsating with a signal frequency between 5 and 10 "
+        "cycles per day at more than 1 mmag (any of the frequencies found, not only the "
+        "dominant one), brightest first.",
+        "SELECT p.product_id, p.corotid, p.run_code, p.mag_v, q.frequency, q.amplitude,\n"
+        "       q.snr, f.var_class, p.access_url\n"
+        "FROM corot.frequencies AS q\n"
+        "JOIN corot.features AS f ON f.product_id = q.product_id\n"
+        "JOIN corot.products AS p ON p.product_id = q.product_id\n"
+        "WHERE q.kind = 'signal' AND q.frequency BETWEEN 5 AND 10 AND q.amplitude > 1\n"
+        "  AND p.latest = 1\n"
+        "ORDER BY p.mag_v",
+    ),
+    Example(
+        "classes",
+        "Variability classes",
+        "How many light curves of each channel fall in each variability class, with the "
+        "mean of their dominant periods.",
+        "SELECT p.channel, f.var_class, COUNT(*) AS light_curves,\n"
+        "       AVG(f.dominant_period) AS mean_period\n"
+        "FROM corot.features AS f\n"
+        "JOIN corot.products AS p ON p.product_id = f.product_id\n"
+        "GROUP BY p.channel, f.var_class\n"
+        "ORDER BY p.channel, f.var_class",
+    ),
+    Example(
         "columns",
         "What the tables hold",
         "TAP_SCHEMA describes every published column, with its unit and UCD.",
