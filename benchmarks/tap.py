@@ -148,8 +148,11 @@ def _load(db: NodeDatabase, rows: int, series: Sequence[Series] = SERIES) -> Non
             "   AND NOT i.indisprimary"
         ).fetchall()
         with conn.transaction():
-            # Empty tables all (product_copies refers to products): new files, hence no WAL.
-            conn.execute("TRUNCATE archive.product_copies, archive.products, archive.stars")
+            # Empty tables all (copies and features refer to products): new files, no WAL.
+            conn.execute(
+                "TRUNCATE archive.feature_frequencies, archive.features,"
+                " archive.product_copies, archive.products, archive.stars"
+            )
             for drop, _ in indexes:
                 conn.execute(drop)
             conn.execute("SELECT setseed(0.42)")  # the same sky every run

@@ -100,8 +100,8 @@ FEATURES = Table(
         Column(
             "fap",
             "double",
-            "False-alarm probability of the highest peak of the first periodogram (Baluev "
-            "2008 approximation)",
+            "False-alarm probability (Baluev 2008 approximation) of the highest peak of the "
+            "first periodogram, the frequencies of kind instrumental and trend left out",
             "stat.probability",
         ),
         Column(

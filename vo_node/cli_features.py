@@ -35,9 +35,10 @@ from vo_node.settings import Settings
 @click.option(
     "--wait",
     "wait_s",
-    type=click.FloatRange(min=0),
-    default=0.0,
-    help="Seconds to wait for another computation to finish first (default: none).",
+    type=click.FloatRange(min=0, max=7 * 86400),
+    default=120.0,
+    show_default=True,
+    help="Seconds to wait for another computation (the worker's round, another run) first.",
 )
 @click.option(
     "--batch",
@@ -80,10 +81,21 @@ def features(
             return
         with runner.computation_lock(conn, wait_s=wait_s) as held:
             if not held:
-                fail("another features computation is running (try --wait SECONDS)")
+                fail("another features computation is running (try a longer --wait SECONDS)")
             tasks = feature_store.pending_tasks(
-                conn, store(settings), DEFAULT_PARAMS, list(product_ids) if product_ids else None
+                conn,
+                store(settings),
+                DEFAULT_PARAMS,
+                list(product_ids) if product_ids else None,
+                retry_unreadable=True,
             )
+            unknown = sorted(set(product_ids) - {t.product_id for t in tasks})
+            if unknown:
+                fail(
+                    "not N2 light curves of this archive (only those have features): "
+                    + " ".join(map(str, unknown[:20]))
+                    + (" ..." if len(unknown) > 20 else "")
+                )
             if scheduler:
                 executor = runner.dask_executor(scheduler)
             else:

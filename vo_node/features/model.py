@@ -82,7 +82,8 @@ class Features:
     epoch: float | None  # MJD: zero point of the phases (the first point used)
     time_span: float | None  # days between the first and last point used
     frequencies: tuple[Frequency, ...]
-    # False-alarm probability of the highest peak of the first periodogram (Baluev 2008).
+    # False-alarm probability (Baluev 2008) of the highest peak of the first periodogram
+    # that is not the satellite's orbit nor a drift (their frequencies are masked).
     fap: float | None
     total_amplitude: float | None  # mmag: 99th minus 1st percentile of the detrended curve
     rms: float | None  # mmag: standard deviation of the detrended curve

@@ -413,7 +413,7 @@ def compute_features(
     y = series.mmag
 
     spectrum = _amplitudes(series.days, y, grid)
-    fap = _false_alarm(series, grid, float(spectrum.max()))
+    first = spectrum  # the first periodogram: what the false-alarm probability is of
     accepted = _Fit(np.empty(0), np.empty(0), np.empty(0), y - y.mean())
     origins = np.empty(0)  # the peaks the accepted frequencies were found at
     for _ in range(params.n_frequencies):
@@ -465,7 +465,7 @@ def compute_features(
         epoch=series.epoch,
         time_span=span,
         frequencies=frequencies,
-        fap=fap,
+        fap=None,
         total_amplitude=total_amplitude,
         rms=rms,
         noise=noise_p2p,
@@ -473,8 +473,17 @@ def compute_features(
         var_class=None,
     )
     kinds = frequency_kinds(frequencies, span)
+    # The false-alarm probability of the star's highest peak: the first periodogram without
+    # the satellite's orbital peaks and the drift (a constant star's highest peak is often the
+    # orbit's, whose FAP says nothing about the star).
+    searched = first.copy()
+    for found, kind in zip(frequencies, kinds, strict=True):
+        if kind in ("instrumental", "trend"):
+            searched[np.abs(grid - found.frequency) < MIN_SEPARATION_RESOLUTIONS * resolution] = 0.0
+    fap = _false_alarm(series, grid, float(searched.max())) if searched.any() else None
     features = replace(
         features,
+        fap=fap,
         frequencies=tuple(replace(f, kind=k) for f, k in zip(frequencies, kinds, strict=True)),
     )
     return replace(features, var_class=classify(features))

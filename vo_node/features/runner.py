@@ -12,9 +12,11 @@ run holds an advisory lock for its whole length.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -64,8 +66,26 @@ def local_executor(workers: int) -> Iterator[tuple[Executor, int]]:
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(name, "1")
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_die_with_parent
+    ) as pool:
         yield pool, workers
+
+
+def _die_with_parent() -> None:
+    """In a pool process: end when the process that started it ends, however it ended (a
+    killed run would otherwise leave its idle workers behind). Linux only; elsewhere the
+    workers end when they next find their queue closed."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before the line above
+        os._exit(1)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 @contextmanager
@@ -78,7 +98,8 @@ def dask_executor(address: str) -> Iterator[tuple[Executor, int]]:
         raise NodeError("dask.distributed is not installed") from exc
     try:
         client = Client(address, timeout=30)
-    except OSError as exc:
+    except (OSError, ValueError, TypeError) as exc:
+        # OSError: nobody answers; ValueError/TypeError: not an address ('garbage', ':::').
         raise NodeError(f"cannot reach the dask scheduler at {address}: {exc}") from exc
     try:
         workers = max(1, sum(client.nthreads().values()))

@@ -86,16 +86,20 @@ def pending_tasks(
     store: MirroredStore,
     params: FeatureParams,
     product_ids: Sequence[int] | None = None,
+    *,
+    retry_unreadable: bool = False,
 ) -> list[Task]:
     """The light curves to compute, in product order: without a current result (missing or
-    stale), or exactly ``product_ids`` (computed again whatever they have; ids that are not
-    N2 light curves are left out)."""
+    stale; with ``retry_unreadable`` also those whose file could not be read last time), or
+    exactly ``product_ids`` (computed again whatever they have; ids that are not N2 light
+    curves are left out)."""
     if product_ids is not None:
         where, args = "p.product_id = ANY(%(ids)s)", {"ids": list(product_ids)}
     else:
+        unreadable = " AND f.error IS NULL" if retry_unreadable else ""
         where = (
             "NOT EXISTS (SELECT 1 FROM archive.features f WHERE f.product_id = p.product_id"
-            " AND f.params_id = ANY(%(c)s))"
+            f" AND f.params_id = ANY(%(c)s){unreadable})"
         )
         args = {"c": _current_sets(conn, params)}
     rows = conn.execute(

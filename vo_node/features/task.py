@@ -10,6 +10,7 @@ writes the database. Must not import Flask or psycopg.
 from __future__ import annotations
 
 import importlib.metadata
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,9 +59,18 @@ def read_good_points(path: str, layout: str) -> tuple[np.ndarray, np.ndarray]:
     return good_points(read_lightcurve(path, layout, columns=_FLUX_COLUMNS))
 
 
+class MissingCopies(Exception):
+    """No copy of the file is where the task says: a storage root not mounted here (a dask
+    worker without it), or files moved away. Not a result: the next run tries again."""
+
+
 def run_task(task: Task, params: FeatureParams) -> Outcome:
     """Compute one light curve's features from the first of its copies that can be read.
-    An unreadable file is an outcome (stored, not retried by the next run), not an error."""
+    A file that is there but cannot be read as its light curve is an outcome (stored with
+    its error; `vo-node features --all` tries it again); no file at all raises
+    :class:`MissingCopies`."""
+    if not any(os.path.isfile(path) for path in task.paths):
+        raise MissingCopies(f"no copy of product {task.product_id} at {', '.join(task.paths)}")
     problems: list[str] = []
     for path in task.paths:
         try:
