@@ -1,11 +1,14 @@
 """New light curves get their pulsation features in the background (issue 8): the worker
 (`vo-node worker`, started by the served fixture) computes what is missing when it starts and
 after each ingest, woken by the ingest's notice: the poll interval is set to an hour here, so
-only the notice can explain the second round.
+only the notice can explain the computation after the second ingest. It frees the
+computation's lock between rounds of 64 light curves, so that an operator's
+`vo-node features --all` is not kept waiting for a whole archive.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -59,3 +62,27 @@ def test_the_worker_computes_new_light_curves_after_an_ingest(
 def _n2(node: Node) -> set[int]:
     rows = node.rows("SELECT product_id FROM archive.products WHERE level = 'N2'")
     return {int(r[0]) for r in rows}  # type: ignore[call-overload]
+
+
+def test_a_round_computes_one_batch_and_frees_the_lock(node: Node, sample_dir: Path) -> None:
+    from vo_node.features import runner, store
+    from vo_node.features.watcher import ROUND, FeatureWatcher
+    from vo_node.storage import MirroredStore
+
+    node.cli("ingest", str(sample_dir), check=True)
+    total = len(_missing(node))
+    assert total > ROUND
+    watcher = FeatureWatcher(
+        node.db, MirroredStore.from_roots(node.settings.roots), 1, 3600.0, threading.Event()
+    )
+    with node.db.admin(autocommit=True) as conn:
+        assert watcher._round(conn) is True  # more to do
+        assert total - len(_missing(node)) == ROUND
+        with node.db.admin(autocommit=True) as other:
+            assert store.try_lock(other)  # free between rounds: an operator's run can start
+            store.unlock(other)
+        # While another computation holds it, a round does nothing.
+        with node.db.admin(autocommit=True) as other, runner.computation_lock(other) as held:
+            assert held
+            assert watcher._round(conn) is False
+            assert total - len(_missing(node)) == ROUND
