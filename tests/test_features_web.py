@@ -279,6 +279,16 @@ def test_product_page_and_periodogram(archive: Archive, tmp_path: Path) -> None:
         resp = session.get(f"{base}/products/{pid}/periodogram.{suffix}", timeout=30)
         assert resp.status_code == 404 and "not computed yet" in resp.text
 
+    # Its file could not be read when they were computed: the page says that instead.
+    with node.db.admin() as conn:
+        params_id = conn.execute("SELECT min(params_id) FROM archive.feature_parameters")
+        conn.execute(
+            "INSERT INTO archive.features (product_id, params_id, error) VALUES (%s, %s, %s)",
+            (pid, params_id.fetchone()[0], "OSError: unreadable"),  # type: ignore[index]
+        )
+    page = session.get(f"{base}/products/{pid}", timeout=30)
+    assert "could not be read" in page.text and "not computed yet" not in page.text
+
 
 def _delivered(node: Node, count: int) -> list[tuple[int, int]]:
     """(status, bytes) of the recorded accesses that delivered a product, once there are

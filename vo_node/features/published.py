@@ -88,6 +88,15 @@ class PublishedFeatures:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def unreadable(conn: psycopg.Connection, product_id: int) -> bool:
+    """Whether the last computation of ``product_id``'s features could not read its file
+    (such results are not published; the row is read under the light curve's policy)."""
+    row = conn.execute(
+        "SELECT error IS NOT NULL FROM archive.features WHERE product_id = %s", (product_id,)
+    ).fetchone()
+    return bool(row and row[0])
+
+
 def published_features(conn: psycopg.Connection, product_id: int) -> PublishedFeatures | None:
     """The features of ``product_id`` as the caller of ``conn`` may read them (the policy of
     the light curve applies); None when there are none, or none the caller may see."""

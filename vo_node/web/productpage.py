@@ -23,7 +23,7 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 
 from vo_node.auth.views import caller, caller_transaction
 from vo_node.db.policy import visible_file
-from vo_node.features.published import published_features
+from vo_node.features.published import published_features, unreadable
 from vo_node.products.lightcurve import LightCurveError, read_lightcurve
 from vo_node.products.preview import column_envelope, plotted_points
 from vo_node.products.views import not_available
@@ -69,6 +69,7 @@ def product_page(product_id: int) -> Any:
         ).fetchall()
         # Only N2 light curves have features (N1 ones are never computed).
         features = published_features(conn, product_id) if details["proc_level"] == "N2" else None
+        unreadable_file = features is None and unreadable(conn, product_id)
     did = details["obs_publisher_did"]
     adql = f"SELECT * FROM corot.products WHERE obs_publisher_did = '{did}'"
     return render_template(
@@ -78,6 +79,7 @@ def product_page(product_id: int) -> Any:
         p=details,
         versions=versions,
         others=others,
+        unreadable_file=unreadable_file,
         features=features,
         features_url=f"{settings.public_url}/tap/sync?"
         + urlencode(
