@@ -28,6 +28,7 @@ from conftest import Node
 from policy_archive import make_archive
 from stilts import datalinklint
 
+from vo_node.features import classes as class_rule
 from vo_node.tap.examples import EXAMPLES
 
 # Columns compared between two computations of the same light curves.
@@ -322,6 +323,16 @@ def test_published_by_tap_and_datalink_under_the_policy(
     rows = _links(base, did)
     derived = {str(r["local_semantics"]): r for r in rows if r["semantics"] == "#derivation"}
     assert set(derived) == {"features", "frequencies", "periodogram", "periodogram-plot"}
+    # And the page that documents them, with the numbers the computation uses.
+    documentation = [r for r in rows if r["local_semantics"] == "features-documentation"]
+    assert [r["semantics"] for r in documentation] == ["#documentation"]
+    page = requests.get(str(documentation[0]["access_url"]), timeout=30)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert (
+        f"{class_rule.DETECTION_SNR}" in page.text
+        and f"{class_rule.ORBIT_FREQUENCY:.3f}" in page.text
+    )
+    assert f"at least {class_rule.DIP_SKEWNESS}" in page.text
     got = requests.get(str(derived["features"]["access_url"]), timeout=60)
     assert got.status_code == 200
     features = parse_single_table(io.BytesIO(got.content)).to_table()

@@ -189,6 +189,10 @@ class Urls:
         return f"{self.base}/docs/lightcurves"
 
     @property
+    def features_documentation(self) -> str:
+        return f"{self.base}/docs/features"
+
+    @property
     def soda(self) -> str:
         return f"{self.base}/datalink/soda"
 
@@ -395,7 +399,8 @@ def product_links(
 
 
 def _derivations(identifier: str, product: Product, name: str, urls: Urls, auth: str) -> list[Row]:
-    """The #derivation rows of a light curve with computed pulsation features."""
+    """The #derivation rows of a light curve with computed pulsation features, and the
+    page that documents them."""
     pid = product.product_id
 
     def link(**kwargs: object) -> Row:
@@ -434,6 +439,16 @@ def _derivations(identifier: str, product: Product, name: str, urls: Urls, auth:
             description=f"Plot of the amplitude spectrum of {name}, the frequencies marked",
             content_type=PNG_MIME,
             local="periodogram-plot",
+        ),
+        _row(
+            identifier,
+            url=urls.features_documentation,
+            description="How the pulsation features are computed and classified",
+            semantics="#documentation",
+            content_type=HTML_MIME,
+            local="features-documentation",
+            auth="false",
+            authorized=True,
         ),
     ]
 
