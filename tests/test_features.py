@@ -19,9 +19,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import pytest
+import pyvo
 import requests
 from astropy.io.votable import parse, parse_single_table
 from conftest import Node
@@ -321,8 +323,15 @@ def test_published_by_tap_and_datalink_under_the_policy(
         node.scalar("SELECT obs_publisher_did FROM corot.products WHERE product_id = %s", pid)
     )
     rows = _links(base, did)
+    # pyvo, as a notebook would, finds the same derived data by their semantics.
+    links = pyvo.dal.adhoc.DatalinkResults.from_result_url(f"{base}/datalink/links?ID={quote(did)}")
+    # (include_narrower would fetch the vocabulary from the IVOA: no test leaves 127.0.0.1)
+    derivations = links.bysemantics("#derivation", include_narrower=False)
+    by_pyvo = sorted(str(r.access_url) for r in derivations)
+    assert len(by_pyvo) == 4
     derived = {str(r["local_semantics"]): r for r in rows if r["semantics"] == "#derivation"}
     assert set(derived) == {"features", "frequencies", "periodogram", "periodogram-plot"}
+    assert by_pyvo == sorted(str(r["access_url"]) for r in derived.values())
     # And the page that documents them, with the numbers the computation uses.
     documentation = [r for r in rows if r["local_semantics"] == "features-documentation"]
     assert [r["semantics"] for r in documentation] == ["#documentation"]

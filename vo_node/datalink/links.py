@@ -382,15 +382,11 @@ def product_links(
             )
         )
     rows.append(
-        _row(
+        _documentation(
             identifier,
-            url=urls.documentation,
-            description="How the light-curve documents are made: columns, times, flags",
-            semantics="#documentation",
-            content_type=HTML_MIME,
-            local="documentation",
-            auth="false",
-            authorized=True,
+            urls.documentation,
+            "How the light-curve documents are made: columns, times, flags",
+            "documentation",
         )
     )
     if product.has_features:
@@ -440,17 +436,27 @@ def _derivations(identifier: str, product: Product, name: str, urls: Urls, auth:
             content_type=PNG_MIME,
             local="periodogram-plot",
         ),
-        _row(
+        _documentation(
             identifier,
-            url=urls.features_documentation,
-            description="How the pulsation features are computed and classified",
-            semantics="#documentation",
-            content_type=HTML_MIME,
-            local="features-documentation",
-            auth="false",
-            authorized=True,
+            urls.features_documentation,
+            "How the pulsation features are computed and classified",
+            "features-documentation",
         ),
     ]
+
+
+def _documentation(identifier: str, url: str, description: str, local: str) -> Row:
+    """A #documentation row: a page of this node, open to all."""
+    return _row(
+        identifier,
+        url=url,
+        description=description,
+        semantics="#documentation",
+        content_type=HTML_MIME,
+        local=local,
+        auth="false",
+        authorized=True,
+    )
 
 
 @dataclass

@@ -89,8 +89,12 @@ def _visible(product_id: int) -> tuple[ProductFile, PublishedFeatures] | Respons
     if features is None:
         return _text(404, f"product {product_id}: its pulsation features are not computed yet")
     if not features.has_spectrum:
-        return _text(404, f"product {product_id}: too few good points for a periodogram")
+        return _too_few(product_id)
     return product, features
+
+
+def _too_few(product_id: int) -> Response:
+    return _text(404, f"product {product_id}: too few good points for a periodogram")
 
 
 def _unreadable(product_id: int) -> Response:
@@ -122,7 +126,7 @@ def periodogram_png(product_id: int) -> Response:
     except _NoCopy:
         return _unreadable(product_id)
     except _NoSpectrum:
-        return _text(404, f"product {product_id}: too few good points for a periodogram")
+        return _too_few(product_id)
     response = Response(data, mimetype="image/png")
     response.set_etag(cache.key(product))
     response.cache_control.max_age = 0
@@ -147,7 +151,7 @@ def periodogram_votable(product_id: int) -> Response:
     except _NoCopy:
         return _unreadable(product_id)
     except _NoSpectrum:
-        return _text(404, f"product {product_id}: too few good points for a periodogram")
+        return _too_few(product_id)
     response = Response(
         stream_with_context(votable(spectrum, product, features)), mimetype=VOTABLE_MIME
     )

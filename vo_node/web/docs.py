@@ -18,35 +18,22 @@ from vo_node.products.lightcurve import LAYOUTS
 bp = Blueprint("docs", __name__, url_prefix="/docs")
 
 
-@bp.get("/lightcurves")
-def lightcurves() -> Any:
+def _page(template: str, **context: Any) -> Any:
+    """A documentation page: the same for everyone, so caches may keep it for an hour."""
     settings = current_app.config["VO_NODE_SETTINGS"]
-    response = current_app.make_response(
-        render_template(
-            "lightcurves.html",
-            settings=settings,
-            layouts=LAYOUTS.values(),
-            flux_unit=FLUX_UNIT,
-            formats=CUTOUT_FORMATS,
-        )
-    )
+    response = current_app.make_response(render_template(template, settings=settings, **context))
     response.cache_control.public = True
     response.cache_control.max_age = 3600
     return response
+
+
+@bp.get("/lightcurves")
+def lightcurves() -> Any:
+    return _page(
+        "lightcurves.html", layouts=LAYOUTS.values(), flux_unit=FLUX_UNIT, formats=CUTOUT_FORMATS
+    )
 
 
 @bp.get("/features")
 def features() -> Any:
-    settings = current_app.config["VO_NODE_SETTINGS"]
-    response = current_app.make_response(
-        render_template(
-            "features.html",
-            settings=settings,
-            params=DEFAULT_PARAMS,
-            version=ALGORITHM_VERSION,
-            c=classes,
-        )
-    )
-    response.cache_control.public = True
-    response.cache_control.max_age = 3600
-    return response
+    return _page("features.html", params=DEFAULT_PARAMS, version=ALGORITHM_VERSION, c=classes)
