@@ -1,12 +1,15 @@
 """What the web-search tests read of a search page (tests/test_web_search.py,
 tests/test_features_web.py): result ids, each row's variability class, the pager's links,
-the thumbnails, the ADQL shown, the field errors."""
+the thumbnails, the ADQL shown, the field errors; and the product ids a search's ADQL gives
+through TAP, to compare with the page."""
 
 from __future__ import annotations
 
+import io
 from html.parser import HTMLParser
 
 import requests
+from astropy.io.votable import parse
 
 
 class SearchPage(HTMLParser):
@@ -57,3 +60,16 @@ def search_page(session: requests.Session, url: str, status: int = 200) -> Searc
     page = SearchPage()
     page.feed(resp.text)
     return page
+
+
+def tap_ids(session: requests.Session, base: str, adql: str) -> list[int]:
+    """The product_id column, in order, of ``adql`` run by the node's TAP service as the
+    caller of ``session`` (the VOTable read strictly)."""
+    resp = session.post(
+        f"{base}/tap/sync",
+        data={"REQUEST": "doQuery", "LANG": "ADQL", "QUERY": adql, "MAXREC": "100000"},
+        timeout=60,
+    )
+    assert resp.status_code == 200, resp.text[:300]
+    table = parse(io.BytesIO(resp.content), verify="exception").get_first_table().to_table()
+    return [int(v) for v in table["product_id"]]

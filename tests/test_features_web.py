@@ -18,7 +18,7 @@ from astropy.io.votable import parse
 from conftest import Node
 from PIL import Image
 from policy_archive import Archive, make_archive
-from search_page import search_page
+from search_page import search_page, tap_ids
 from stilts import votlint
 
 FLUSH_S = 0.2  # the usage statistics' writes (the served node's VO_NODE_STATS_FLUSH_S)
@@ -39,17 +39,6 @@ def _search(session: requests.Session, base: str, query: str) -> tuple[list[int]
             assert len(ids) == len(set(ids))
             return ids, classes, adql
         url = urljoin(f"{base}/search", page.links.get("next"))
-
-
-def _tap_ids(session: requests.Session, base: str, adql: str) -> list[int]:
-    resp = session.post(
-        f"{base}/tap/sync",
-        data={"REQUEST": "doQuery", "LANG": "ADQL", "QUERY": adql, "MAXREC": "100000"},
-        timeout=60,
-    )
-    assert resp.status_code == 200, resp.text[:300]
-    table = parse(io.BytesIO(resp.content), verify="exception").get_first_table().to_table()
-    return [int(v) for v in table["product_id"]]
 
 
 @pytest.fixture
@@ -89,7 +78,7 @@ def test_search_by_pulsation(archive: Archive) -> None:
     assert expected, "the sample has pulsators in 5-10 c/d"
     assert set(ids) == expected
     # The same, independently, as the anonymous caller asks TAP for it.
-    by_tap = _tap_ids(
+    by_tap = tap_ids(
         anonymous,
         base,
         "SELECT DISTINCT product_id FROM corot.frequencies"
@@ -98,7 +87,7 @@ def test_search_by_pulsation(archive: Archive) -> None:
     assert set(by_tap) == expected
     # The page's ADQL is the query that ran: through /tap/sync, the same ids in the same order.
     assert "EXISTS (SELECT 1 FROM corot.frequencies" in adql
-    assert _tap_ids(anonymous, base, adql) == ids
+    assert tap_ids(anonymous, base, adql) == ids
 
     # One frequency must meet the range and the amplitude together.
     loud = _matching(node, "q.amplitude >= 1") & visible
@@ -116,7 +105,7 @@ def test_search_by_pulsation(archive: Archive) -> None:
     assert set(dominant) == {int(r[0]) for r in rows} & visible  # type: ignore[call-overload]
     assert set(dominant) <= set(ids)
     assert "f.dominant_frequency BETWEEN" in dominant_adql and "EXISTS" not in dominant_adql
-    assert _tap_ids(anonymous, base, dominant_adql) == dominant
+    assert tap_ids(anonymous, base, dominant_adql) == dominant
     # A light curve with a frequency in range other than its dominant one is found by "any"
     # only (the sample's multi-periodic pulsators give some).
     only_any = set(ids) - set(dominant)
@@ -143,7 +132,7 @@ def test_search_by_pulsation(archive: Archive) -> None:
         )
         assert set(found) == {int(r[0]) for r in rows} & visible, var_class  # type: ignore[call-overload]
         assert set(classes) <= {var_class}
-        assert _tap_ids(anonymous, base, class_adql) == found
+        assert tap_ids(anonymous, base, class_adql) == found
     pulsators, _, _ = _search(anonymous, base, "var_class=pulsator")
     assert pulsators
 
@@ -157,7 +146,7 @@ def test_search_by_pulsation(archive: Archive) -> None:
     with_value = [k for k in keys if k is not None]
     assert with_value == sorted(with_value, reverse=True)
     assert keys == with_value + [None] * (len(keys) - len(with_value))
-    assert _tap_ids(anonymous, base, adql) == ids
+    assert tap_ids(anonymous, base, adql) == ids
 
 
 def test_bad_pulsation_input_is_a_400_per_field(archive: Archive) -> None:

@@ -13,21 +13,9 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
 import requests
-from astropy.io.votable import parse_single_table
 from conftest import Node, angular_distance
 from policy_archive import Archive, make_archive
-from search_page import search_page
-
-
-def _tap_ids(session: requests.Session, base: str, adql: str) -> list[int]:
-    resp = session.get(
-        f"{base}/tap/sync",
-        params={"REQUEST": "doQuery", "LANG": "ADQL", "QUERY": adql, "MAXREC": "100000"},
-        timeout=60,
-    )
-    assert resp.status_code == 200, resp.text[:300]
-    table = parse_single_table(io.BytesIO(resp.content)).to_table()
-    return [int(v) for v in table["product_id"]]
+from search_page import search_page, tap_ids
 
 
 def _all_pages(session: requests.Session, base: str, query: str) -> tuple[list[int], str]:
@@ -70,7 +58,7 @@ def test_search_finds_what_its_adql_finds(archive: Archive) -> None:
         ids, adql = _all_pages(anonymous, base, query)
         assert ids, query
         # The page finds what its own ADQL finds through TAP, in the same order, once each.
-        assert ids == _tap_ids(anonymous, base, adql), query
+        assert ids == tap_ids(anonymous, base, adql), query
         assert len(ids) == len(set(ids))
         # And only what the anonymous caller may see.
         assert set(ids) <= archive.expected(archive.callers["anonymous"])
